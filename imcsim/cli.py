@@ -1,0 +1,340 @@
+"""The ``imcsim`` command line: run, validate, plot, list, info, bench.
+
+Exit status: 0 done, 2 bad input (one line on stderr naming the file, the key and what
+was expected), 1 anything else, 130 interrupted (points already computed stay on disk).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+MAIN_EPILOG = """\
+examples:
+  imcsim run quickstart                     # a shipped study, by name
+  imcsim run studies/adc_bits_sweep.yaml --workers 2
+  imcsim run my_study.yaml --scheduler tcp://10.0.0.5:8786
+  imcsim run my_study.yaml --resume         # continue after Ctrl-C or a crash
+  imcsim validate my_study.yaml             # check a study without simulating
+  imcsim plot results/quickstart.nc --kind pareto -o pareto.png
+  imcsim list cards
+  imcsim info tim_dnn_32nm
+  imcsim bench
+
+exit status: 0 done, 2 bad input, 1 other error, 130 interrupted
+"""
+
+RUN_EPILOG = """\
+STUDY is a study YAML file or the name of a shipped study (see `imcsim list studies`).
+Each finished point is saved at once under OUTDIR/STUDY.points/; the result is
+OUTDIR/STUDY.nc plus the PNG plots named in the study's outputs.plots.
+
+examples:
+  imcsim run quickstart
+  imcsim run studies/variation_sweep.yaml --workers 2      # local dask cluster
+  dask scheduler &  dask worker tcp://127.0.0.1:8786 &
+  imcsim run studies/variation_sweep.yaml --scheduler tcp://127.0.0.1:8786
+  imcsim run studies/variation_sweep.yaml --resume         # only the missing points
+  imcsim run quickstart --out /tmp/results --no-plots
+"""
+
+VALIDATE_EPILOG = """\
+Checks the schema, that the network(s), card(s) and dataset exist, that every swept or
+set parameter path exists in the card and every value is accepted, and that the output
+directory can be written. Simulates nothing.
+
+examples:
+  imcsim validate studies/quickstart.yaml
+  imcsim validate binary_vs_ternary
+"""
+
+PLOT_EPILOG = """\
+kinds:
+  pareto             energy per inference vs accuracy (mean +- std), front marked
+  energy_breakdown   stacked energy bars per layer by component (and per point)
+  accuracy_heatmap   accuracy over two swept parameters
+  accuracy_vs_param  accuracy vs one swept parameter, error bars (one line per value
+                     of a second swept parameter, if any)
+
+examples:
+  imcsim plot results/quickstart.nc --kind pareto
+  imcsim plot results/quickstart.nc --kind accuracy_heatmap -o heat.png
+  imcsim plot results/quickstart.nc --kind energy_breakdown --select adc.bits=4
+"""
+
+LIST_EPILOG = """\
+examples:
+  imcsim list              # cards, networks and studies
+  imcsim list cards
+  imcsim list networks
+  imcsim list studies
+"""
+
+INFO_EPILOG = """\
+Peak TOPS, TOPS/W, TOPS/mm2, area and the energy of one access of a hardware card.
+
+examples:
+  imcsim info tim_dnn_32nm
+  imcsim info path/to/my_card.yaml
+"""
+
+BENCH_EPILOG = """\
+Runs the performance benchmarks; options after `bench` go to the benchmark itself.
+
+examples:
+  imcsim bench
+  imcsim bench --help
+"""
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("imcsim")
+    except Exception:
+        try:
+            import imcsim
+
+            return str(imcsim.__version__)
+        except Exception:
+            return "unknown"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line + exit status 2."""
+
+    def error(self, message):  # pragma: no cover - exercised through main
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = _Parser(prog="imcsim", formatter_class=fmt, epilog=MAIN_EPILOG,
+                description="Simulate binary/ternary neural networks on SRAM "
+                            "in-memory-computing crossbars: accuracy, energy, latency, area.")
+    p.add_argument("--version", action="version", version=f"imcsim {_version()}")
+    sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run a study: sweep x trials -> dataset, table, plots",
+                       formatter_class=fmt, epilog=RUN_EPILOG,
+                       description="Run every point of a study's sweep for every trial.")
+    r.add_argument("study", metavar="STUDY", help="study YAML file or shipped study name")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="run on a local dask cluster of N worker processes")
+    g.add_argument("--scheduler", metavar="ADDR",
+                   help="run on an existing dask scheduler, e.g. tcp://host:8786")
+    r.add_argument("--resume", action="store_true",
+                   help="keep the points already computed; compute only the missing ones")
+    r.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
+    r.add_argument("--out", metavar="DIR", help="output directory (overrides outputs.dir)")
+    r.add_argument("--quiet", action="store_true", help="no progress and no table")
+
+    v = sub.add_parser("validate", help="check a study without simulating",
+                       formatter_class=fmt, epilog=VALIDATE_EPILOG,
+                       description="Check everything a run of STUDY would use.")
+    v.add_argument("study", metavar="STUDY", help="study YAML file or shipped study name")
+
+    from imcsim.study import PLOT_KINDS
+
+    pl = sub.add_parser("plot", help="draw a plot from a saved result",
+                        formatter_class=fmt, epilog=PLOT_EPILOG,
+                        description="Draw a PNG plot from a result dataset (.nc).")
+    pl.add_argument("result", metavar="RESULT.nc", help="result file written by `imcsim run`")
+    pl.add_argument("--kind", required=True, choices=PLOT_KINDS, metavar="KIND",
+                    help="one of: " + ", ".join(PLOT_KINDS))
+    pl.add_argument("-o", "--output", metavar="FILE",
+                    help="PNG file to write (default: RESULT_KIND.png beside the result)")
+    pl.add_argument("--select", action="append", default=[], metavar="DIM=VALUE",
+                    help="energy_breakdown: the point to break down (repeatable)")
+
+    ls = sub.add_parser("list", help="list shipped cards, networks, studies",
+                        formatter_class=fmt, epilog=LIST_EPILOG,
+                        description="List what ships with imcsim.")
+    ls.add_argument("what", nargs="?", choices=("cards", "networks", "studies"),
+                    help="what to list (default: all)")
+
+    inf = sub.add_parser("info", help="peak figures and area of a hardware card",
+                         formatter_class=fmt, epilog=INFO_EPILOG,
+                         description="Peak TOPS, TOPS/W, TOPS/mm2 and area of a card.")
+    inf.add_argument("card", metavar="CARD", help="card name or path to a card YAML file")
+
+    b = sub.add_parser("bench", help="performance benchmarks", formatter_class=fmt,
+                       epilog=BENCH_EPILOG, add_help=False,
+                       description="Performance benchmarks of the engine.")
+    b.add_argument("args", nargs=argparse.REMAINDER, help="options for the benchmark")
+    return p
+
+
+# --------------------------------------------------------------------------- verbs
+def _cmd_run(a) -> int:
+    from imcsim.study import run_study
+
+    quiet = a.quiet
+    run_study(a.study, workers=a.workers, scheduler=a.scheduler, resume=a.resume,
+              progress=not quiet, out_dir=a.out, plots=not a.no_plots, summary=not quiet)
+    return EXIT_OK
+
+
+def _cmd_validate(a) -> int:
+    from imcsim.study import validate_study
+
+    s = validate_study(a.study)
+    dims = " x ".join(f"{d.name}[{d.size}]" for d in s.dims) or "a single point"
+    print(f"{s.file}: OK: study {s.name!r}, {s.n_points} point(s) ({dims}), "
+          f"{s.trials} trial(s) each, results in {s.result_path()}")
+    return EXIT_OK
+
+
+def _parse_select(items):
+    out = {}
+    for it in items:
+        if "=" not in it:
+            from imcsim.plot import PlotError
+
+            raise PlotError(f"--select: expected DIM=VALUE, got {it!r}")
+        k, v = it.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _cmd_plot(a) -> int:
+    from imcsim import plot
+
+    if not os.path.isfile(a.result):
+        raise plot.PlotError(f"{a.result}: no such result file; expected a .nc file "
+                             "written by `imcsim run`")
+    out = a.output or os.path.splitext(a.result)[0] + f"_{a.kind}.png"
+    ds = plot.open_result(a.result)
+    path = plot.plot(ds, a.kind, out, select=_parse_select(a.select))
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
+def _cmd_list(a) -> int:
+    what = [a.what] if a.what else ["cards", "networks", "studies"]
+    for w in what:
+        if w == "cards":
+            import device_models
+
+            names = device_models.list_cards()
+        elif w == "networks":
+            import networks
+
+            names = networks.zoo.list()
+        else:
+            from imcsim.study import list_studies
+
+            names = list_studies()
+        if len(what) > 1:
+            print(f"{w}:")
+            for n in names:
+                print(f"  {n}")
+        else:
+            for n in names:
+                print(n)
+    return EXIT_OK
+
+
+def _cmd_info(a) -> int:
+    import device_models
+
+    from imcsim.study import _looks_like_path, _suggest
+
+    ref = a.card
+    if not _looks_like_path(ref) and ref not in device_models.list_cards():
+        from imcsim.study import StudyError
+
+        hint = _suggest(ref, device_models.list_cards())
+        raise StudyError(f"unknown card {ref!r}" + (f"; {hint}" if hint else ""), ref, "CARD")
+    card = device_models.load_card(ref)
+    from imcsim import energy
+
+    print(energy.format_info(card))
+    return EXIT_OK
+
+
+def _cmd_bench(a) -> int:
+    from imcsim import bench
+
+    args = [x for i, x in enumerate(a.args) if not (i == 0 and x == "--")]
+    rc = bench.main(args)
+    return int(rc or 0)
+
+
+def _bad_input_types() -> tuple:
+    """Exception classes that mean bad input (exit status 2)."""
+    types = []
+    from imcsim.study import StudyError
+
+    types.append(StudyError)
+    for mod, names in (("imcsim.errors", ("InputError",)),
+                       ("imcsim.plot", ("PlotError",)),
+                       ("device_models", ("CardError",)),
+                       ("networks", ("NetworkError", "NetworkFileError", "ZooError",
+                                     "DatasetError")),
+                       ("networks.datasets", ("DatasetError",)),
+                       ("networks.zoo", ("ZooError", "UnknownNetwork"))):
+        try:
+            import importlib
+
+            m = importlib.import_module(mod)
+        except Exception:
+            continue
+        for n in names:
+            t = getattr(m, n, None)
+            if isinstance(t, type) and issubclass(t, BaseException):
+                types.append(t)
+    return tuple(types)
+
+
+def _one_line(exc) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``imcsim`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv[:1] == ["bench"]:  # everything after `bench` belongs to the benchmark
+        argv = ["bench", "--", *argv[1:]] if len(argv) > 1 else argv
+    try:
+        a = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return int(exc.code or 0) if not isinstance(exc.code, str) else EXIT_BAD_INPUT
+    if not a.verb:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    verbs = {"run": _cmd_run, "validate": _cmd_validate, "plot": _cmd_plot,
+             "list": _cmd_list, "info": _cmd_info, "bench": _cmd_bench}
+    try:
+        return verbs[a.verb](a)
+    except KeyboardInterrupt:
+        msg = "imcsim: interrupted"
+        if a.verb == "run":
+            msg += ("; finished points are kept on disk: `imcsim run "
+                    f"{a.study} --resume` computes only the missing ones")
+        print(msg, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if isinstance(exc, _bad_input_types()):
+            print(f"imcsim: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if os.environ.get("IMCSIM_DEBUG"):
+            raise
+        import traceback
+
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+        print(f"imcsim: error: {type(exc).__name__}: {_one_line(exc)}{where}; set "
+              "IMCSIM_DEBUG=1 for the traceback", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":  # python -m imcsim.cli
+    sys.exit(main())

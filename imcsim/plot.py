@@ -1,0 +1,335 @@
+"""PNG plots of a study result (matplotlib, Agg backend: no screen needed).
+
+Kinds (:data:`KINDS`):
+
+- ``pareto``: energy per inference vs accuracy (mean +- std over trials), one marker per
+  sweep point labelled with its sweep values, the energy/accuracy Pareto front marked;
+- ``energy_breakdown``: stacked bars of energy per layer by component at one point (the
+  first, or the one chosen with ``select``), and the total per point by component;
+- ``accuracy_heatmap``: mean accuracy over two swept parameters;
+- ``accuracy_vs_param``: accuracy (mean +- std) vs one swept parameter, one line per value
+  of a second swept parameter if there is one.
+
+A plot that does not apply to a result (a heatmap of a one-parameter sweep) raises
+:class:`PlotError` with a one-line message.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["KINDS", "PlotError", "plot", "open_result", "sweep_dims", "pareto_mask"]
+
+KINDS = ("pareto", "energy_breakdown", "accuracy_heatmap", "accuracy_vs_param")
+NON_SWEEP_DIMS = ("trial", "layer", "component")
+
+
+class PlotError(ValueError):
+    """A plot cannot be drawn from this result (bad kind, wrong number of sweep dims...)."""
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def open_result(path):
+    """Load a result dataset written by ``imcsim run``."""
+    import xarray as xr
+
+    try:
+        with xr.open_dataset(path) as ds:
+            return ds.load()
+    except (OSError, ValueError, TypeError) as exc:
+        raise PlotError(f"{path}: cannot read as a result dataset: "
+                        f"{' '.join(str(exc).split())}") from None
+
+
+def sweep_dims(ds) -> list[str]:
+    """The sweep dimensions of a result, in study order."""
+    try:
+        dims = [d for d in json.loads(ds.attrs.get("sweep_dims", "null")) or []
+                if d in ds.dims]
+        if dims or "sweep_dims" in ds.attrs:
+            return dims
+    except (ValueError, TypeError):
+        pass
+    return [d for d in ds.dims if d not in NON_SWEEP_DIMS]
+
+
+def _varying(ds) -> list[str]:
+    return [d for d in sweep_dims(ds) if ds.sizes[d] > 1]
+
+
+def _fmt(v) -> str:
+    v = v.item() if hasattr(v, "item") else v
+    if isinstance(v, bytes):
+        v = v.decode()
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _short(name: str) -> str:
+    return name
+
+
+def _point_labels(ds, dims) -> list[str]:
+    out = []
+    for pos in np.ndindex(*[ds.sizes[d] for d in dims]):
+        out.append(", ".join(f"{_short(d)}={_fmt(ds[d].values[i])}" for d, i in zip(dims, pos)))
+    return out
+
+
+def _require(ds, *names):
+    for n in names:
+        if n not in ds.variables:
+            raise PlotError(f"the result has no variable {n!r}; expected a dataset written "
+                            "by `imcsim run`")
+
+
+def _energy_per_point(ds, dims) -> np.ndarray:
+    """Energy per inference [pJ] for each point (C order over dims)."""
+    _require(ds, "energy")
+    e = ds["energy"]
+    other = [d for d in e.dims if d not in dims]
+    tot = e.sum(other) if other else e
+    if "trial" in tot.dims:
+        tot = tot.mean("trial")
+    return np.asarray(tot.transpose(*dims).values, dtype=float).reshape(-1) if dims else \
+        np.asarray([float(tot)])
+
+
+def _accuracy_stats(ds, dims):
+    _require(ds, "accuracy")
+    a = ds["accuracy"]
+    extra = [d for d in a.dims if d not in dims and d != "trial"]
+    if extra:
+        a = a.mean(extra)
+    mean = a.mean("trial") if "trial" in a.dims else a
+    if "trial" in a.dims and a.sizes["trial"] > 1:
+        std = a.std("trial", ddof=1)
+    else:
+        std = mean * 0
+    if dims:
+        mean = mean.transpose(*dims)
+        std = std.transpose(*dims)
+    return np.asarray(mean.values, dtype=float), np.asarray(std.values, dtype=float)
+
+
+def pareto_mask(energy, accuracy) -> np.ndarray:
+    """True for points no other point beats (lower or equal energy and higher or equal
+    accuracy, one strictly)."""
+    e = np.asarray(energy, dtype=float)
+    a = np.asarray(accuracy, dtype=float)
+    mask = np.ones(e.size, dtype=bool)
+    for i in range(e.size):
+        dominated = (e <= e[i]) & (a >= a[i]) & ((e < e[i]) | (a > a[i]))
+        if dominated.any():
+            mask[i] = False
+    return mask
+
+
+def _title(ds, what: str) -> str:
+    name = ds.attrs.get("study", "")
+    return f"{name}: {what}" if name else what
+
+
+# --------------------------------------------------------------------------- kinds
+def _pareto(ds, fig, select):
+    dims = sweep_dims(ds)
+    e = _energy_per_point(ds, dims)
+    mean, std = _accuracy_stats(ds, dims)
+    mean, std = mean.reshape(-1), std.reshape(-1)
+    labels = _point_labels(ds, dims) if dims else [ds.attrs.get("study", "point")]
+    front = pareto_mask(e, mean)
+    ax = fig.add_subplot(111)
+    ax.errorbar(e, mean, yerr=std, fmt="o", color="tab:blue", ecolor="0.6", capsize=3,
+                label="points (mean +- std over trials)", zorder=2)
+    order = np.argsort(e[front])
+    ax.plot(e[front][order], mean[front][order], "-", color="tab:red", lw=1.5, zorder=3)
+    ax.scatter(e[front], mean[front], s=90, facecolors="none", edgecolors="tab:red",
+               linewidths=1.5, label="Pareto front", zorder=4)
+    if len(labels) <= 40:
+        for x, y, t in zip(e, mean, labels):
+            ax.annotate(t, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    if e.size > 1 and np.all(e > 0) and e.max() / e.min() > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel("energy per inference [pJ]")
+    ax.set_ylabel("accuracy")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    ax.set_title(_title(ds, "energy vs accuracy"))
+
+
+def _select_point(ds, dims, select):
+    sel = {}
+    select = dict(select or {})
+    for k, v in select.items():
+        if k not in dims:
+            raise PlotError(f"--select {k}: not a sweep dimension; expected one of "
+                            f"{', '.join(dims) or '(none: the result has no sweep)'}")
+        vals = [_fmt(x) for x in ds[k].values]
+        want = _fmt(v)
+        if want not in vals:
+            try:
+                fv = float(v)
+                idx = [i for i, x in enumerate(ds[k].values)
+                       if isinstance(x.item() if hasattr(x, "item") else x, (int, float))
+                       and float(x) == fv]
+            except (TypeError, ValueError):
+                idx = []
+            if not idx:
+                raise PlotError(f"--select {k}={v}: no such value; expected one of "
+                                f"{', '.join(vals)}")
+            sel[k] = idx[0]
+        else:
+            sel[k] = vals.index(want)
+    for d in dims:
+        sel.setdefault(d, 0)
+    return sel
+
+
+def _energy_breakdown(ds, fig, select):
+    _require(ds, "energy")
+    dims = sweep_dims(ds)
+    e = ds["energy"]
+    if "trial" in e.dims:
+        e = e.mean("trial")
+    if "layer" not in e.dims or "component" not in e.dims:
+        raise PlotError("energy_breakdown needs energy over (layer, component); "
+                        f"this result has {e.dims}")
+    comps = [_fmt(c) for c in e["component"].values]
+    layers = [_fmt(c) for c in e["layer"].values]
+    colors = _plt().get_cmap("tab20")(np.linspace(0, 1, max(len(comps), 2)))
+    sel = _select_point(ds, dims, select)
+    point = e.isel(sel) if sel else e
+    arr = np.asarray(point.transpose("layer", "component").values, dtype=float)
+    npts = int(np.prod([ds.sizes[d] for d in dims])) if dims else 1
+    ax1 = fig.add_subplot(1, 2 if npts > 1 else 1, 1)
+    bottom = np.zeros(len(layers))
+    x = np.arange(len(layers))
+    for j, c in enumerate(comps):
+        ax1.bar(x, arr[:, j], bottom=bottom, color=colors[j], label=c)
+        bottom += arr[:, j]
+    ax1.set_xticks(x, layers, rotation=30, ha="right")
+    ax1.set_ylabel("energy per inference [pJ]")
+    where = ", ".join(f"{d}={_fmt(ds[d].values[i])}" for d, i in sel.items())
+    ax1.set_title("per layer" + (f" ({where})" if where else ""), fontsize=9)
+    ax1.grid(True, axis="y", alpha=0.3)
+    if npts > 1:
+        ax2 = fig.add_subplot(1, 2, 2)
+        tot = e.sum("layer").transpose(*dims, "component")
+        tarr = np.asarray(tot.values, dtype=float).reshape(npts, len(comps))
+        labels = _point_labels(ds, dims)
+        xb = np.arange(npts)
+        bottom = np.zeros(npts)
+        for j, c in enumerate(comps):
+            ax2.bar(xb, tarr[:, j], bottom=bottom, color=colors[j], label=c)
+            bottom += tarr[:, j]
+        if npts <= 40:
+            ax2.set_xticks(xb, labels, rotation=60, ha="right", fontsize=7)
+        ax2.set_title("total per point", fontsize=9)
+        ax2.grid(True, axis="y", alpha=0.3)
+        ax2.legend(fontsize=7, loc="best")
+    else:
+        ax1.legend(fontsize=7, loc="best")
+    fig.suptitle(_title(ds, "energy breakdown by component"))
+
+
+def _numeric(vals) -> bool:
+    return np.asarray(vals).dtype.kind in "iuf"
+
+
+def _accuracy_heatmap(ds, fig, select):
+    dims = _varying(ds)
+    if len(dims) != 2:
+        raise PlotError("accuracy_heatmap needs exactly two swept parameters with more "
+                        f"than one value each; this result has {len(dims)}"
+                        + (f" ({', '.join(dims)})" if dims else "")
+                        + "; try --kind accuracy_vs_param or pareto")
+    squeeze = {d: 0 for d in sweep_dims(ds) if d not in dims}
+    sub = ds.isel(squeeze) if squeeze else ds
+    mean, std = _accuracy_stats(sub, dims)
+    ax = fig.add_subplot(111)
+    im = ax.imshow(mean, origin="lower", aspect="auto", cmap="viridis")
+    fig.colorbar(im, ax=ax, label="accuracy (mean over trials)")
+    ax.set_yticks(range(mean.shape[0]), [_fmt(v) for v in ds[dims[0]].values])
+    ax.set_xticks(range(mean.shape[1]), [_fmt(v) for v in ds[dims[1]].values])
+    ax.set_ylabel(dims[0])
+    ax.set_xlabel(dims[1])
+    if mean.size <= 100:
+        lo, hi = np.nanmin(mean), np.nanmax(mean)
+        for i in range(mean.shape[0]):
+            for j in range(mean.shape[1]):
+                bright = hi > lo and (mean[i, j] - lo) / (hi - lo) > 0.6
+                ax.text(j, i, f"{mean[i, j]:.3f}\n+-{std[i, j]:.3f}", ha="center",
+                        va="center", fontsize=7, color="black" if bright else "white")
+    ax.set_title(_title(ds, "accuracy"))
+
+
+def _accuracy_vs_param(ds, fig, select):
+    dims = _varying(ds)
+    if len(dims) not in (1, 2):
+        raise PlotError("accuracy_vs_param needs one or two swept parameters with more "
+                        f"than one value each; this result has {len(dims)}"
+                        + (f" ({', '.join(dims)})" if dims else ""))
+    squeeze = {d: 0 for d in sweep_dims(ds) if d not in dims}
+    sub = ds.isel(squeeze) if squeeze else ds
+    mean, std = _accuracy_stats(sub, dims)
+    xd = dims[0]
+    xv = ds[xd].values
+    x = np.asarray(xv, dtype=float) if _numeric(xv) else np.arange(len(xv))
+    ax = fig.add_subplot(111)
+    if len(dims) == 1:
+        ax.errorbar(x, mean, yerr=std, fmt="o-", capsize=3)
+    else:
+        for j, v in enumerate(ds[dims[1]].values):
+            ax.errorbar(x, mean[:, j], yerr=std[:, j], fmt="o-", capsize=3,
+                        label=f"{dims[1]}={_fmt(v)}")
+        ax.legend(fontsize=8, loc="best")
+    if not _numeric(xv):
+        ax.set_xticks(x, [_fmt(v) for v in xv], rotation=20, ha="right")
+    ax.set_xlabel(xd)
+    ax.set_ylabel("accuracy (mean +- std over trials)")
+    ax.grid(True, alpha=0.3)
+    ax.set_title(_title(ds, f"accuracy vs {xd}"))
+
+
+_DRAW = {"pareto": _pareto, "energy_breakdown": _energy_breakdown,
+         "accuracy_heatmap": _accuracy_heatmap, "accuracy_vs_param": _accuracy_vs_param}
+
+
+def plot(ds, kind: str, path, select: dict | None = None) -> Path:
+    """Draw plot ``kind`` of result ``ds`` (a dataset or a path to one) into PNG ``path``
+    (written atomically). Returns the path."""
+    if kind not in _DRAW:
+        raise PlotError(f"unknown plot kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if isinstance(ds, (str, os.PathLike)):
+        ds = open_result(ds)
+    plt = _plt()
+    fig = plt.figure(figsize=(10, 6) if kind == "energy_breakdown" else (7.5, 5.5))
+    try:
+        _DRAW[kind](ds, fig, select)
+        fig.tight_layout()
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(path.suffix + ".png") if path.suffix else \
+                path.with_suffix(".png")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}.png")
+            fig.savefig(tmp, dpi=120, format="png")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise PlotError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)
+    return path
