@@ -1,0 +1,372 @@
+"""The result dataset of imcsim (xarray), its netCDF file and its Pareto front.
+
+One simulated point (a network on one card, several Monte Carlo trials) gives a dataset
+with dimensions ``trial``, ``layer``, ``component`` (energy components) and
+``area_component``; a study stacks its points along one more dimension per swept
+parameter, named by the parameter path (``adc.bits``) with the values as coordinate.
+
+=====================  ================================  ===================================
+variable               dims                              units
+=====================  ================================  ===================================
+accuracy               sweep.., trial                    1 (fraction of correct predictions)
+energy                 sweep.., layer, component         pJ per inference
+energy_total           sweep..                           pJ per inference
+latency                sweep.., layer                    ns per inference
+latency_total          sweep..                           ns per inference
+throughput             sweep..                           inferences per second (batch)
+macs, accesses,        sweep.., layer                    count per inference
+adc_conversions
+mac_error_rms          sweep.., trial, layer             1 (relative to the exact result)
+tops, tops_per_watt,   sweep..                           TOPS, TOPS/W, TOPS/mm2
+tops_per_mm2
+power                  sweep..                           W
+area                   sweep.., area_component           mm2
+area_total             sweep..                           mm2
+tiles, replicas,       sweep.., layer                    count / 1
+utilization
+tiles_used,            sweep..                           count
+reload_rounds
+=====================  ================================  ===================================
+
+Every variable has ``units`` and ``long_name``; the dataset's attributes hold the study
+text, the hardware card (YAML with sources), the seed and the package version.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from . import energy as _energy
+
+#: variable -> (units, long_name)
+VARIABLES: dict[str, tuple[str, str]] = {
+    "accuracy": ("1", "classification accuracy (fraction of correct predictions)"),
+    "energy": ("pJ", "energy per inference by layer and component"),
+    "energy_total": ("pJ", "energy per inference, all layers and components"),
+    "latency": ("ns", "latency of one inference through the layer"),
+    "latency_total": ("ns", "time per inference (layers in sequence: sum; pipelined: slowest layer; plus weight reloads)"),
+    "throughput": ("1/s", "inferences per second at the batch size"),
+    "macs": ("count", "multiply-accumulates per inference"),
+    "accesses": ("count", "tile accesses per inference"),
+    "adc_conversions": ("count", "ADC conversions per inference"),
+    "mac_error_rms": ("1", "relative RMS error of the layer's MAC results vs the exact integer result: sqrt(sum err^2 / sum exact^2)"),
+    "tops": ("TOPS", "achieved throughput on this workload (2 ops per MAC)"),
+    "tops_per_watt": ("TOPS/W", "achieved energy efficiency on this workload (2 ops per MAC)"),
+    "tops_per_mm2": ("TOPS/mm2", "achieved throughput per chip area on this workload"),
+    "power": ("W", "average power at the achieved throughput"),
+    "area": ("mm2", "chip area by component"),
+    "area_total": ("mm2", "chip area"),
+    "tiles": ("count", "tiles holding one copy of the layer's weights"),
+    "replicas": ("count", "copies of the layer's weights on spare tiles (for the latency of one inference)"),
+    "utilization": ("1", "programmed cells / cells of the tiles the layer uses"),
+    "tiles_used": ("count", "tiles the network occupies, including replicas"),
+    "reload_rounds": ("count", "weight-reload rounds per batch (1: the network fits the chip)"),
+}
+
+#: coordinate -> (units, long_name)
+COORDS: dict[str, tuple[str, str]] = {
+    "trial": ("1", "Monte Carlo chip instance"),
+    "layer": ("", "quantized layer (execution order)"),
+    "component": ("", "energy component"),
+    "area_component": ("", "area component"),
+}
+
+
+def package_version() -> str:
+    """Installed version of imcsim (importlib.metadata), or the source tree's fallback."""
+    try:
+        from importlib.metadata import version
+        return version("imcsim")
+    except Exception:
+        try:
+            import imcsim
+            return str(getattr(imcsim, "__version__", "0+unknown"))
+        except Exception:
+            return "0+unknown"
+
+
+def _attr_value(v: Any):
+    """netCDF-safe attribute value (str, number, or 1-d array of numbers)."""
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, (int, float, str, np.integer, np.floating)):
+        return v
+    if isinstance(v, dict):
+        import yaml
+        return yaml.safe_dump(v, sort_keys=False)
+    if isinstance(v, (list, tuple)) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        return np.asarray(v)
+    return str(v)
+
+
+def card_text(card) -> str:
+    """The card as YAML text with sources (``card.dump()``), or its repr."""
+    dump = getattr(card, "dump", None)
+    if callable(dump):
+        return dump()
+    import yaml
+    return yaml.safe_dump(dict(card), sort_keys=False)
+
+
+def _annotate(ds: xr.Dataset) -> xr.Dataset:
+    for name, (units, long_name) in {**VARIABLES, **COORDS}.items():
+        if name in ds.variables:
+            ds[name].attrs.update(units=units, long_name=long_name)
+    return ds
+
+
+def point_dataset(card, layers: Sequence[tuple[str, Any, Any]], accuracy: Sequence[float],
+                  mac_error_rms=None, batch: int = 1, attrs: dict | None = None) -> xr.Dataset:
+    """Dataset of one simulated point.
+
+    ``layers``: ``(name, events_per_inference, mapping)`` in execution order (events: an
+    ``Events`` or a dict; mapping: a ``Mapping`` or a dict, see
+    :func:`imcsim.energy.workload_cost`). ``accuracy``: one value per trial (NaN when the
+    data has no labels). ``mac_error_rms``: (trials, layers) or None (NaN).
+    """
+    layers = list(layers)
+    cost = _energy.workload_cost(card, layers, batch=batch)
+    acc = np.asarray(accuracy, dtype=float).reshape(-1)
+    T, Lyr = acc.size, len(layers)
+    err = np.full((T, Lyr), np.nan) if mac_error_rms is None else np.asarray(mac_error_rms, float).reshape(T, Lyr)
+    names = [str(n) for n, _, _ in layers]
+    comps = list(_energy.COMPONENTS)
+    e = np.array([[lc.energy_pj[c] for c in comps] for lc in cost.layers]).reshape(Lyr, len(comps))
+    ev = lambda key: np.array([float(lc.events.get(key, 0.0)) for lc in cost.layers])
+    areas = cost.area_breakdown_mm2
+    ds = xr.Dataset(
+        {
+            "accuracy": (("trial",), acc),
+            "energy": (("layer", "component"), e),
+            "energy_total": ((), float(e.sum())),
+            "latency": (("layer",), np.array([lc.latency_ns for lc in cost.layers], float)),
+            "latency_total": ((), float(cost.latency_ns)),
+            "throughput": ((), float(cost.throughput)),
+            "macs": (("layer",), ev("macs")),
+            "accesses": (("layer",), ev("accesses")),
+            "adc_conversions": (("layer",), ev("adc_conversions")),
+            "mac_error_rms": (("trial", "layer"), err),
+            "tops": ((), float(cost.tops)),
+            "tops_per_watt": ((), float(cost.tops_per_watt)),
+            "tops_per_mm2": ((), float(cost.tops_per_mm2)),
+            "power": ((), float(cost.power_w)),
+            "area": (("area_component",), np.array([areas[c] for c in _energy.AREA_COMPONENTS], float)),
+            "area_total": ((), float(cost.area_mm2)),
+            "tiles": (("layer",), np.array([lc.tiles for lc in cost.layers], np.int32)),
+            "replicas": (("layer",), np.array([lc.replicas for lc in cost.layers], np.int32)),
+            "utilization": (("layer",), np.array([lc.utilization for lc in cost.layers], float)),
+            "tiles_used": ((), np.int32(cost.tiles_used)),
+            "reload_rounds": ((), np.int32(cost.reload_rounds)),
+        },
+        coords={
+            "trial": np.arange(T, dtype=np.int32),
+            "layer": np.array(names, dtype=object),
+            "component": np.array(comps, dtype=object),
+            "area_component": np.array(_energy.AREA_COMPONENTS, dtype=object),
+        },
+    )
+    _annotate(ds)
+    base = {
+        "title": "imcsim result",
+        "hardware_name": str(getattr(card, "name", "")),
+        "hardware": card_text(card),
+        "architecture": _energy.architecture(card),
+        "batch": int(batch),
+        "imcsim_version": package_version(),
+    }
+    base.update(attrs or {})
+    ds.attrs.update({k: _attr_value(v) for k, v in base.items()})
+    return ds
+
+
+# --------------------------------------------------------------------------------------
+# stacking points along sweep dimensions
+# --------------------------------------------------------------------------------------
+
+def _coord_values(values: Sequence) -> np.ndarray:
+    """Coordinate array for a sweep's values: numbers stay numbers, anything else (or a
+    mix) becomes strings (``None`` -> ``"null"``)."""
+    vals = list(values)
+    if vals and all(isinstance(v, (bool, np.bool_)) for v in vals):
+        return np.array(vals, dtype=bool)
+    if vals and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in vals):
+        return np.array(vals, dtype=np.int64)
+    if vals and all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in vals):
+        return np.array(vals, dtype=float)
+    return np.array(["null" if v is None else (str(v).lower() if isinstance(v, bool) else str(v)) for v in vals], dtype=object)
+
+
+def _key(v):
+    if isinstance(v, np.generic):
+        v = v.item()
+    return v
+
+
+def stack(points: Iterable[tuple[dict, xr.Dataset]], sweep: dict[str, Sequence],
+          attrs: dict | None = None, units: dict | None = None) -> xr.Dataset:
+    """Stack per-point datasets along one dimension per swept parameter.
+
+    ``sweep``: ``{parameter path: [values]}``; its order is the order of the dimensions.
+    ``points``: ``(coords, dataset)`` with ``coords = {parameter path: value}``, one per
+    point of the grid (any order). Each dimension is named by its parameter path, its
+    coordinate holds the values (numbers, or strings when not all numbers) and its attrs
+    ``parameter`` (the path), ``long_name`` and ``units`` (from ``units`` or the card
+    schema when known). The result's attrs are the first point's, updated with ``attrs``.
+    With an empty sweep the single point is returned (with ``attrs`` applied).
+    """
+    points = list(points)
+    sweep = {str(k): list(v) for k, v in sweep.items()}
+    if not sweep:
+        if len(points) != 1:
+            raise ValueError(f"stack: no sweep dimensions but {len(points)} points")
+        ds = points[0][1].copy()
+        ds.attrs.update({k: _attr_value(v) for k, v in (attrs or {}).items()})
+        return ds
+    table = {}
+    for coords, ds in points:
+        key = tuple(_key(coords[p]) for p in sweep)
+        table[key] = ds
+    dims = list(sweep)
+    missing = [k for k in itertools.product(*(map(_key, v) for v in sweep.values())) if k not in table]
+    if missing:
+        raise ValueError(f"stack: no dataset for sweep point {dict(zip(dims, missing[0]))}")
+
+    def nest(level: int, prefix: tuple):
+        if level == len(dims):
+            return table[prefix]
+        return [nest(level + 1, prefix + (_key(v),)) for v in sweep[dims[level]]]
+
+    nested = nest(0, ())
+    # plain index coordinates first; the values are attached afterwards
+    def expand(obj, level=0, idx=()):
+        if level == len(dims):
+            return obj.expand_dims({d: 1 for d in dims})
+        return [expand(o, level + 1, idx + (i,)) for i, o in enumerate(obj)]
+
+    combined = xr.combine_nested(expand(nested), concat_dim=dims, combine_attrs="override",
+                                 data_vars="all", coords="different", compat="equals",
+                                 join="outer")
+    unit_of = dict(units or {})
+    try:
+        from device_models import parameter_table
+        for path, _type, unit, _allowed, desc in parameter_table():
+            unit_of.setdefault(path, (unit, desc))
+    except Exception:
+        pass
+    for d in dims:
+        u = unit_of.get(d, ("", d))
+        if isinstance(u, str):
+            u = (u, d)
+        combined = combined.assign_coords({d: (d, _coord_values(sweep[d]))})
+        combined[d].attrs.update(parameter=d, long_name=f"{d}: {u[1]}" if u[1] != d else d,
+                                 units=u[0] or "")
+    # dimension order: sweep dims first, then the point's own
+    order = dims + [d for d in ("trial", "layer", "component", "area_component") if d in combined.dims]
+    combined = combined.transpose(*order, *[d for d in combined.dims if d not in order])
+    _annotate(combined)
+    combined.attrs["sweep"] = ", ".join(dims)
+    combined.attrs.update({k: _attr_value(v) for k, v in (attrs or {}).items()})
+    return combined
+
+
+def sweep_dims(ds: xr.Dataset) -> list[str]:
+    """Dimensions of ``ds`` that are swept parameters (not trial/layer/component)."""
+    return [d for d in ds.dims if d not in ("trial", "layer", "component", "area_component")]
+
+
+# --------------------------------------------------------------------------------------
+# netCDF
+# --------------------------------------------------------------------------------------
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> str:
+    """Write ``ds`` to netCDF (scipy engine, netCDF3) atomically: temp file + os.replace.
+
+    The file opens with ``xarray.open_dataset(path)`` and nothing else.
+    """
+    path = os.fspath(path)
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    out = ds.copy()
+    out.attrs = {k: _attr_value(v) for k, v in ds.attrs.items()}
+    for name in out.variables:
+        out[name].attrs = {k: _attr_value(v) for k, v in out[name].attrs.items()}
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".nc", dir=d)
+    os.close(fd)
+    try:
+        out.to_netcdf(tmp, engine="scipy")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
+    """Read a result file fully into memory (``xarray.open_dataset``) and close it."""
+    with xr.open_dataset(path) as ds:
+        return ds.load()
+
+
+# --------------------------------------------------------------------------------------
+# Pareto front
+# --------------------------------------------------------------------------------------
+
+def _energy_total(ds: xr.Dataset) -> xr.DataArray:
+    if "energy_total" in ds:
+        return ds["energy_total"]
+    return ds["energy"].sum(("layer", "component"))
+
+
+def pareto_mask(ds: xr.Dataset) -> xr.DataArray:
+    """True at the sweep points not dominated in (energy per inference low, mean accuracy
+    high): no other point has energy <= and accuracy >= with one of them strict.
+    Points with NaN energy or accuracy are never on the front."""
+    e = _energy_total(ds)
+    a = ds["accuracy"].mean("trial") if "trial" in ds["accuracy"].dims else ds["accuracy"]
+    e, a = xr.broadcast(e, a)
+    ev, av = e.values.reshape(-1), a.values.reshape(-1)
+    ok = np.isfinite(ev) & np.isfinite(av)
+    keep = np.zeros(ev.size, dtype=bool)
+    for i in np.flatnonzero(ok):
+        dom = ok & (ev <= ev[i]) & (av >= av[i]) & ((ev < ev[i]) | (av > av[i]))
+        keep[i] = not dom.any()
+    return xr.DataArray(keep.reshape(e.shape), dims=e.dims, coords=e.coords,
+                        attrs={"long_name": "on the energy/accuracy Pareto front", "units": "1"})
+
+
+def pareto_front(ds: xr.Dataset) -> xr.Dataset:
+    """Non-dominated points (energy per inference vs mean accuracy), by rising energy.
+
+    Returns a dataset with dimension ``point``: ``energy`` [pJ per inference], ``accuracy``
+    [mean over trials] and one variable per sweep dimension holding its value there.
+    """
+    mask = pareto_mask(ds)
+    e = _energy_total(ds)
+    a = ds["accuracy"].mean("trial") if "trial" in ds["accuracy"].dims else ds["accuracy"]
+    e, a = xr.broadcast(e, a)
+    idx = np.argwhere(mask.values) if mask.ndim else (np.zeros((1, 0), int) if bool(mask) else np.zeros((0, 0), int))
+    rows = []
+    for ix in idx:
+        ix = tuple(ix)
+        rows.append((float(e.values[ix]), float(a.values[ix]), ix))
+    rows.sort(key=lambda r: (r[0], -r[1]))
+    data = {
+        "energy": (("point",), np.array([r[0] for r in rows], float),
+                   {"units": "pJ", "long_name": "energy per inference"}),
+        "accuracy": (("point",), np.array([r[1] for r in rows], float),
+                     {"units": "1", "long_name": "mean accuracy over trials"}),
+    }
+    for k, d in enumerate(mask.dims):
+        vals = mask[d].values
+        data[d] = (("point",), np.array([vals[r[2][k]] for r in rows]), dict(ds[d].attrs))
+    out = xr.Dataset({k: xr.Variable(*v) for k, v in data.items()})
+    out.attrs["long_name"] = "energy/accuracy Pareto front"
+    return out
