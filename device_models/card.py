@@ -1,0 +1,565 @@
+"""Hardware cards: named, sourced, validated parameter sets for an IMC chip.
+
+A card is a YAML file whose every leaf is ``{value: ..., source: "..."}``. The source
+starts with ``paper:`` (reference + table/figure), ``derived:`` (with the arithmetic) or
+``assumption:`` (with the reasoning). Values are addressed by dotted parameter paths
+(``adc.bits``, ``cell.mismatch_sigma``, ...); :data:`SCHEMA` lists every path with its
+type, unit, allowed range and meaning (see :func:`parameter_table`).
+
+A loaded :class:`Card` is immutable; :meth:`Card.replace` returns a new validated card.
+Every bad input raises :class:`CardError` (a ``ValueError``) whose one-line message names
+the card file (or ``override``), the parameter path and what was expected.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+__all__ = [
+    "Card", "CardError", "Param", "SCHEMA", "SECTIONS", "SOURCE_PREFIXES",
+    "load_card", "list_cards", "parameter_table", "card_from_dict", "format_parameter_table",
+]
+
+SOURCE_PREFIXES = ("paper:", "derived:", "assumption:")
+TOP_LEVEL = ("name", "description", "references")
+
+
+class CardError(ValueError):
+    """A hardware card (file or override) is invalid.
+
+    The message is one line: ``<file or override>: <parameter path>: expected ..., got ...``.
+    """
+
+    def __init__(self, where: str, path: str, expectation: str):
+        self.where = where
+        self.param_path = path
+        self.expectation = expectation
+        msg = f"{where}: {path}: {expectation}" if path else f"{where}: {expectation}"
+        super().__init__(msg)
+
+
+# --------------------------------------------------------------------------------------
+# schema
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter path of the card schema."""
+    path: str
+    type: str          #: "float", "int", "bool", "enum", "float|null", "int|null"
+    unit: str          #: unit in brackets in docs ("1" for dimensionless, "" for none)
+    allowed: str       #: human-readable allowed range / values
+    description: str
+    lo: float | None = None          #: lower bound
+    lo_open: bool = False            #: lower bound excluded
+    hi: float | None = None          #: upper bound (inclusive)
+    choices: tuple = ()              #: enum values
+
+    def check(self, value: Any) -> tuple[Any, str | None]:
+        """Return ``(normalized_value, None)`` or ``(value, 'expected ..., got ...')``."""
+        nullable = self.type.endswith("|null")
+        base = self.type.split("|")[0]
+        if value is None:
+            if nullable:
+                return None, None
+            return value, f"expected {self._expect()}, got null"
+        if base == "bool":
+            if isinstance(value, bool):
+                return value, None
+            return value, f"expected true or false, got {value!r}"
+        if base == "enum":
+            if isinstance(value, str) and value in self.choices:
+                return value, None
+            close = difflib.get_close_matches(str(value), self.choices, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return value, f"expected one of {', '.join(self.choices)}, got {value!r}{hint}"
+        if isinstance(value, bool):
+            return value, f"expected {self._expect()}, got {value!r}"
+        if base == "int":
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if not isinstance(value, int):
+                return value, f"expected {self._expect()}, got {value!r}"
+        elif base == "float":
+            if isinstance(value, int):
+                value = float(value)
+            if not isinstance(value, float) or not math.isfinite(value):
+                return value, f"expected {self._expect()}, got {value!r}"
+        if self.lo is not None:
+            if value < self.lo or (self.lo_open and value == self.lo):
+                return value, f"expected {self._expect()}, got {value!r}"
+        if self.hi is not None and value > self.hi:
+            return value, f"expected {self._expect()}, got {value!r}"
+        return value, None
+
+    def _expect(self) -> str:
+        base = self.type.split("|")[0]
+        noun = {"int": "an integer", "float": "a number"}.get(base, base)
+        parts = [noun]
+        if self.lo is not None and self.hi is not None:
+            lo = _fmt(self.lo)
+            parts.append(f"in {'(' if self.lo_open else '['}{lo}, {_fmt(self.hi)}]")
+        elif self.lo is not None:
+            parts.append(f"{'>' if self.lo_open else '>='} {_fmt(self.lo)}")
+        s = " ".join(parts)
+        if self.type.endswith("|null"):
+            s += " or null"
+        return s
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+def _p(path, type_, unit, allowed, description, **kw) -> Param:
+    return Param(path, type_, unit, allowed, description, **kw)
+
+
+_NONNEG = dict(lo=0.0)
+_POS = dict(lo=0.0, lo_open=True)
+
+#: Every parameter path, in card order. (path -> Param)
+SCHEMA: dict[str, Param] = {p.path: p for p in [
+    _p("technology.node_nm", "float", "nm", "> 0", "process node", **_POS),
+    _p("technology.vdd", "float", "V", "> 0", "supply voltage", **_POS),
+    _p("chip.architecture", "enum", "", "imc | digital",
+       "in-memory crossbar, or digital near-memory baseline", choices=("imc", "digital")),
+    _p("chip.tiles", "int", "", ">= 1", "tiles on the chip", lo=1),
+    _p("chip.allow_reload", "bool", "", "true | false",
+       "a network needing more tiles runs in rounds with weight reloads"),
+    _p("chip.pipeline", "bool", "", "true | false",
+       "layers pipelined (latency = slowest layer) or in sequence"),
+    _p("chip.global_area_mm2", "float", "mm2", ">= 0",
+       "global buffers, control, interconnect", **_NONNEG),
+    _p("chip.buffer_energy_pj_per_bit", "float", "pJ/bit", ">= 0",
+       "input/output buffer access per bit", **_NONNEG),
+    _p("chip.interconnect_energy_pj_per_bit", "float", "pJ/bit", ">= 0",
+       "tile-to-tile / tile-to-buffer transfer per bit", **_NONNEG),
+    _p("cell.kind", "enum", "", "ternary | xnor",
+       "TiM ternary processing cell or binary XNOR cell", choices=("ternary", "xnor")),
+    _p("cell.mismatch_sigma", "float", "1", ">= 0",
+       "relative sigma of a cell's discharge strength, per rail, static", **_NONNEG),
+    _p("cell.fault_rate", "float", "1", "[0, 1]", "fraction of stuck cells", lo=0.0, hi=1.0),
+    _p("cell.fault_value", "enum", "", "zero | plus | minus | random",
+       "weight a stuck cell reads (random: uniform over the cell's levels)",
+       choices=("zero", "plus", "minus", "random")),
+    _p("cell.area_um2", "float", "um2", "> 0", "area of one cell", **_POS),
+    _p("cell.write_energy_pj", "float", "pJ", ">= 0", "writing one cell", **_NONNEG),
+    _p("cell.discharge_energy_pj", "float", "pJ", ">= 0",
+       "one discharging cell in one access", **_NONNEG),
+    _p("tile.rows", "int", "", ">= 1", "R, cells per column", lo=1),
+    _p("tile.columns", "int", "", ">= 1", "C, cells per row", lo=1),
+    _p("tile.rows_per_access", "int", "", "[1, tile.rows]", "L, rows active at once", lo=1),
+    _p("tile.periphery_area_mm2", "float", "mm2", ">= 0",
+       "drivers, precharge, shift-add, control of one tile (ADCs excluded)", **_NONNEG),
+    _p("tile.leakage_mw", "float", "mW", ">= 0", "leakage of one tile", **_NONNEG),
+    _p("tile.precharge_ns", "float", "ns", ">= 0", "precharge phase of one access", **_NONNEG),
+    _p("tile.evaluate_ns", "float", "ns", ">= 0",
+       "evaluate (discharge) phase of one access", **_NONNEG),
+    _p("tile.write_ns_per_row", "float", "ns", ">= 0", "time to write one row of weights",
+       **_NONNEG),
+    _p("wordline.energy_pj", "float", "pJ", ">= 0",
+       "one active read wordline in one access", **_NONNEG),
+    _p("bitline.precharge_energy_pj", "float", "pJ", ">= 0",
+       "precharging one column rail for one access", **_NONNEG),
+    _p("bitline.saturation", "enum", "", "none | clip | exponential",
+       "transfer from weighted count to analog value", choices=("none", "clip", "exponential")),
+    _p("bitline.saturation_count", "float", "cells", "> 0",
+       "headroom parameter of the curve (clip level, or exponential scale)", **_POS),
+    _p("bitline.read_noise_sigma", "float", "cell swing", ">= 0",
+       "read noise per discharging cell per access (rail sigma = this * sqrt(discharging cells))",
+       **_NONNEG),
+    _p("adc.sensing", "enum", "", "dual | differential",
+       "each rail unsigned, or BL-BLB signed", choices=("dual", "differential")),
+    _p("adc.kind", "enum", "", "flash | sar", "architecture (latency, FOM)",
+       choices=("flash", "sar")),
+    _p("adc.bits", "int", "bit", "[1, 24]", "resolution", lo=1, hi=24),
+    _p("adc.levels", "int|null", "", ">= 2 or null",
+       "override of the number of levels (null: from bits and format)", lo=2),
+    _p("adc.signed_format", "enum", "", "sign_magnitude | twos_complement",
+       "signed conversion (differential sensing)", choices=("sign_magnitude", "twos_complement")),
+    _p("adc.range", "enum", "", "full | clip | calibrated", "input range",
+       choices=("full", "clip", "calibrated")),
+    _p("adc.clip_count", "float", "cells", "> 0",
+       "largest magnitude represented when range = clip", **_POS),
+    _p("adc.offset_sigma", "float", "LSB", ">= 0", "static per-ADC offset", **_NONNEG),
+    _p("adc.gain_sigma", "float", "1", ">= 0", "static per-ADC relative gain error", **_NONNEG),
+    _p("adc.share", "int", "", ">= 1", "columns sharing one ADC (conversions serialized)", lo=1),
+    _p("adc.energy_model", "enum", "", "card | walden | schreier",
+       "how energy per conversion is obtained", choices=("card", "walden", "schreier")),
+    _p("adc.energy_pj", "float", "pJ", ">= 0", "energy per conversion (energy_model = card)",
+       **_NONNEG),
+    _p("adc.walden_fom_fj", "float", "fJ/conv-step", "> 0", "Walden figure of merit", **_POS),
+    _p("adc.schreier_fom_db", "float", "dB", "> 0",
+       "Schreier figure of merit (SNDR + 10 log10(BW/P))", **_POS),
+    _p("adc.enob", "float|null", "bit", "> 0 or null", "effective bits (null: bits)", **_POS),
+    _p("adc.step_ns", "float", "ns", ">= 0",
+       "one conversion step (flash: 1 step, SAR: bits + 1 steps)", **_NONNEG),
+    _p("adc.area_um2", "float", "um2", ">= 0", "one ADC", **_NONNEG),
+    _p("digital.accumulate_energy_pj", "float", "pJ", ">= 0",
+       "one shift-and-add of one column partial sum", **_NONNEG),
+    _p("digital.mac_energy_pj", "float", "pJ", ">= 0",
+       "one digital ternary MAC (digital architecture)", **_NONNEG),
+    _p("digital.sram_read_energy_pj_per_bit", "float", "pJ/bit", ">= 0",
+       "reading weights from SRAM (digital architecture)", **_NONNEG),
+    _p("digital.macs_per_cycle", "int", "", ">= 1", "MAC units per tile (digital architecture)",
+       lo=1),
+    _p("digital.cycle_ns", "float", "ns", "> 0", "clock period of the digital MAC array", **_POS),
+]}
+
+#: Sections of a card, in order, with their parameter names.
+SECTIONS: dict[str, list[str]] = {}
+for _path in SCHEMA:
+    _sec, _key = _path.split(".", 1)
+    SECTIONS.setdefault(_sec, []).append(_key)
+
+
+def parameter_table() -> list[tuple[str, str, str, str, str]]:
+    """Every parameter path as ``(path, type, unit, allowed, description)``."""
+    return [(p.path, p.type, p.unit, p.allowed, p.description) for p in SCHEMA.values()]
+
+
+def format_parameter_table(markdown: bool = False) -> str:
+    """The parameter table as printable text (plain columns, or a markdown table)."""
+    rows = parameter_table()
+    if markdown:
+        out = ["| path | type | unit | allowed | meaning |", "|---|---|---|---|---|"]
+        out += [f"| `{p}` | {t} | {u or '-'} | {a.replace('|', '&#124;')} | {d} |"
+                for p, t, u, a, d in rows]
+        return "\n".join(out)
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    out = []
+    for p, t, u, a, d in rows:
+        out.append(f"{p:<{w[0]}}  {t:<{w[1]}}  {u:<{w[2]}}  {a:<{w[3]}}  {d}")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------------------
+# cross-field checks
+# --------------------------------------------------------------------------------------
+
+def _cross_checks(v: Callable[[str], Any]) -> list[tuple[str, str]]:
+    """Checks between fields; returns [(path, expectation)] of violations."""
+    errs: list[tuple[str, str]] = []
+    if v("tile.rows_per_access") > v("tile.rows"):
+        errs.append(("tile.rows_per_access",
+                     f"expected an integer in [1, tile.rows = {v('tile.rows')}], "
+                     f"got {v('tile.rows_per_access')}"))
+    if v("cell.kind") == "xnor" and v("cell.fault_value") == "zero":
+        errs.append(("cell.fault_value",
+                     "expected plus, minus or random for an xnor cell (it stores only -1/+1), "
+                     "got 'zero'"))
+    levels = v("adc.levels")
+    if (levels is not None and v("adc.sensing") == "differential"
+            and v("adc.signed_format") == "sign_magnitude" and levels % 2 == 0):
+        errs.append(("adc.levels",
+                     "expected an odd number of levels for differential sign_magnitude "
+                     f"conversion (symmetric about 0), got {levels}"))
+    if v("adc.sensing") == "differential" and v("adc.signed_format") == "sign_magnitude" \
+            and levels is None and v("adc.bits") < 2:
+        errs.append(("adc.bits",
+                     "expected an integer >= 2 for differential sign_magnitude conversion "
+                     "(2**bits - 1 levels), got 1"))
+    if v("chip.architecture") == "imc":
+        if v("tile.precharge_ns") + v("tile.evaluate_ns") + v("adc.step_ns") <= 0:
+            errs.append(("tile.evaluate_ns",
+                         "expected tile.precharge_ns + tile.evaluate_ns + adc.step_ns > 0 "
+                         "(an access takes time), got 0"))
+    return errs
+
+
+# --------------------------------------------------------------------------------------
+# the Card
+# --------------------------------------------------------------------------------------
+
+class Card:
+    """An immutable, validated hardware card.
+
+    ``card[path]`` / ``card.get(path)`` give the value of a dotted parameter path,
+    ``card.source(path)`` its source text. ``card.replace(**{path: value})`` returns a new
+    validated card (the source of a replaced value becomes ``assumption: override ...``).
+    """
+
+    __slots__ = ("_values", "_sources", "_name", "_path", "_description", "_references")
+
+    def __init__(self, values: dict, sources: dict, name: str, path: str | None = None,
+                 description: str = "", references: dict | None = None):
+        object.__setattr__(self, "_values", dict(values))
+        object.__setattr__(self, "_sources", dict(sources))
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_path", path)
+        object.__setattr__(self, "_description", description)
+        object.__setattr__(self, "_references", dict(references or {}))
+
+    def __setattr__(self, key, value):
+        raise AttributeError("Card is immutable; use card.replace(**{'path': value})")
+
+    def __delattr__(self, key):
+        raise AttributeError("Card is immutable")
+
+    # --- access ---------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def path(self) -> str | None:
+        return self._path
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def references(self) -> dict:
+        return dict(self._references)
+
+    def _where(self) -> str:
+        return os.path.basename(self._path) if self._path else (self._name or "card")
+
+    def _lookup(self, path: str) -> str:
+        if not isinstance(path, str) or path not in self._values:
+            raise CardError(self._where(), str(path), _unknown_path_msg(str(path)))
+        return path
+
+    def __getitem__(self, path: str):
+        return self._values[self._lookup(path)]
+
+    def get(self, path: str, default: Any = ...):
+        """Value of ``path``; an unknown path raises CardError unless a default is given."""
+        if default is not ... and path not in self._values:
+            return default
+        return self[path]
+
+    def source(self, path: str) -> str:
+        return self._sources[self._lookup(path)]
+
+    def __contains__(self, path) -> bool:
+        return path in self._values
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def keys(self):
+        return list(self._values)
+
+    def items(self):
+        return list(self._values.items())
+
+    def sources(self) -> dict[str, str]:
+        """Flat map path -> source text."""
+        return dict(self._sources)
+
+    def flat(self) -> dict[str, Any]:
+        """Flat map path -> value."""
+        return dict(self._values)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Card):
+            return NotImplemented
+        return (self._values == other._values and self._sources == other._sources
+                and self._name == other._name and self._description == other._description
+                and self._references == other._references)
+
+    def __hash__(self):
+        return hash((self._name, tuple(sorted((k, repr(v)) for k, v in self._values.items()))))
+
+    def __repr__(self) -> str:
+        return f"Card(name={self._name!r}, path={self._path!r})"
+
+    # --- derive ---------------------------------------------------------------------
+    def replace(self, **overrides) -> "Card":
+        """New validated card with the given dotted paths changed.
+
+        ``card.replace(**{"adc.bits": 3})``. A value may also be given as
+        ``{"value": v, "source": "..."}`` to record its source; otherwise the source is
+        ``assumption: override (was <old value>; <old source>)``.
+        """
+        values = dict(self._values)
+        sources = dict(self._sources)
+        for path, new in overrides.items():
+            if path not in SCHEMA:
+                raise CardError("override", path, _unknown_path_msg(path))
+            src = None
+            if isinstance(new, dict) and set(new) <= {"value", "source"} and "value" in new:
+                src = new.get("source")
+                new = new["value"]
+            val, err = SCHEMA[path].check(new)
+            if err:
+                raise CardError("override", path, err)
+            if src is None:
+                src = f"assumption: override of {self._values[path]!r}"
+            elif not str(src).startswith(SOURCE_PREFIXES):
+                raise CardError("override", path,
+                                "expected a source starting with paper:, derived: or "
+                                f"assumption:, got {src!r}")
+            values[path] = val
+            sources[path] = str(src)
+        for p, msg in _cross_checks(values.__getitem__):
+            raise CardError("override", p, msg)
+        return Card(values, sources, self._name, self._path, self._description,
+                    self._references)
+
+    # --- export ---------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """Nested plain values (no sources): {section: {key: value}}."""
+        out: dict = {}
+        for path, val in self._values.items():
+            sec, key = path.split(".", 1)
+            out.setdefault(sec, {})[key] = copy.deepcopy(val)
+        return out
+
+    def to_source_dict(self) -> dict:
+        """The card file structure: name, description, references, sections of {value, source}."""
+        out: dict = {"name": self._name, "description": self._description,
+                     "references": dict(self._references)}
+        for path, val in self._values.items():
+            sec, key = path.split(".", 1)
+            out.setdefault(sec, {})[key] = {"value": val, "source": self._sources[path]}
+        return out
+
+    def dump(self) -> str:
+        """YAML text with values and sources; ``load_card(text) == card``."""
+        return yaml.safe_dump(self.to_source_dict(), sort_keys=False, width=100,
+                              allow_unicode=True)
+
+
+def _unknown_path_msg(path: str) -> str:
+    close = difflib.get_close_matches(path, list(SCHEMA), n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown parameter path{hint}"
+
+
+# --------------------------------------------------------------------------------------
+# loading
+# --------------------------------------------------------------------------------------
+
+def _cards_dir() -> Path:
+    return Path(str(resources.files("device_models.cards")))
+
+
+def list_cards() -> list[str]:
+    """Names of the shipped cards (files ``device_models/cards/*.yaml``)."""
+    return sorted(p.stem for p in _cards_dir().glob("*.yaml"))
+
+
+def card_from_dict(data: Any, where: str = "card", path: str | None = None) -> Card:
+    """Validate a parsed card structure (``name``, ``description``, ``references``, sections
+    of ``{value, source}`` leaves) and build a :class:`Card`. ``where`` names it in errors."""
+    if not isinstance(data, dict):
+        raise CardError(where, "", f"expected a mapping of card sections, got {type(data).__name__}")
+    allowed_top = set(TOP_LEVEL) | set(SECTIONS)
+    for key in data:
+        if key not in allowed_top:
+            close = difflib.get_close_matches(str(key), sorted(allowed_top), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise CardError(where, str(key), f"unknown key{hint}; expected one of "
+                            f"{', '.join(list(TOP_LEVEL) + list(SECTIONS))}")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        raise CardError(where, "name", f"expected a non-empty string, got {name!r}")
+    description = data.get("description", "")
+    if description is None:
+        description = ""
+    if not isinstance(description, str):
+        raise CardError(where, "description", f"expected a string, got {description!r}")
+    references = data.get("references", {}) or {}
+    if not isinstance(references, dict):
+        raise CardError(where, "references", "expected a mapping of reference keys to text, "
+                        f"got {type(references).__name__}")
+    references = {str(k): str(v) for k, v in references.items()}
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for sec, keys in SECTIONS.items():
+        block = data.get(sec)
+        if block is None:
+            raise CardError(where, sec, "missing section")
+        if not isinstance(block, dict):
+            raise CardError(where, sec, f"expected a mapping, got {type(block).__name__}")
+        for key in block:
+            if key not in keys:
+                full = f"{sec}.{key}"
+                raise CardError(where, full, _unknown_path_msg(full).replace(
+                    "unknown parameter path", "unknown key"))
+        for key in keys:
+            full = f"{sec}.{key}"
+            if key not in block:
+                raise CardError(where, full, "missing key (every parameter needs "
+                                "{value: ..., source: ...})")
+            leaf = block[key]
+            if not isinstance(leaf, dict) or "value" not in leaf or "source" not in leaf:
+                raise CardError(where, full, "expected {value: ..., source: \"paper:|derived:|"
+                                f"assumption: ...\"}}, got {leaf!r}")
+            extra = set(leaf) - {"value", "source"}
+            if extra:
+                raise CardError(where, full, f"unknown key {sorted(extra)[0]!r} in leaf; "
+                                "expected only value and source")
+            src = leaf["source"]
+            if not isinstance(src, str) or not src.strip().startswith(SOURCE_PREFIXES):
+                raise CardError(where, full, "expected a source starting with paper:, derived: "
+                                f"or assumption:, got {src!r}")
+            val, err = SCHEMA[full].check(leaf["value"])
+            if err:
+                raise CardError(where, full, err)
+            values[full] = val
+            sources[full] = src.strip()
+    for p, msg in _cross_checks(values.__getitem__):
+        raise CardError(where, p, msg)
+    return Card(values, sources, name, path, description, references)
+
+
+def load_card(name_or_path: "str | os.PathLike | Card") -> Card:
+    """Load a card by shipped name (``tim_dnn_32nm``), by path to a YAML file, or from YAML
+    text (as produced by :meth:`Card.dump`). A :class:`Card` is returned unchanged."""
+    if isinstance(name_or_path, Card):
+        return name_or_path
+    if isinstance(name_or_path, dict):
+        return card_from_dict(name_or_path, "card")
+    text = None
+    where = None
+    file_path: str | None = None
+    s = os.fspath(name_or_path)
+    if isinstance(s, str) and "\n" in s:
+        text, where = s, "card text"
+    else:
+        p = Path(s)
+        candidates = []
+        if p.suffix in (".yaml", ".yml") or os.sep in s or "/" in s:
+            candidates.append(p)
+        else:
+            candidates.append(_cards_dir() / f"{s}.yaml")
+            candidates.append(p)
+        for c in candidates:
+            if c.is_file():
+                file_path = str(c)
+                break
+        if file_path is None:
+            names = list_cards()
+            close = difflib.get_close_matches(s, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise CardError(s, "", f"no such card file or shipped card{hint}; shipped cards: "
+                            f"{', '.join(names)}")
+        where = os.path.basename(file_path)
+        try:
+            text = Path(file_path).read_text(encoding="utf-8")
+        except OSError as e:
+            raise CardError(where, "", f"cannot read the file ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise CardError(where, "", f"expected valid YAML, got a syntax error{at}") from None
+    return card_from_dict(data, where, file_path)

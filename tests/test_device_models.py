@@ -1,0 +1,574 @@
+"""Tests of device_models: cards, cells, bitline, ADC (issue 2)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import device_models as dm
+from device_models import adc, bitline, cells
+from device_models.card import SCHEMA, SECTIONS
+
+CARDS_DIR = Path(dm.__file__).parent / "cards"
+ALL_CARDS = sorted(p.stem for p in CARDS_DIR.glob("*.yaml"))
+
+
+# --------------------------------------------------------------------------------------
+# cards
+# --------------------------------------------------------------------------------------
+
+def test_shipped_cards_listed():
+    names = dm.list_cards()
+    for n in ("ideal", "tim_dnn_32nm", "xnor_sram_65nm"):
+        assert n in names
+    assert names == ALL_CARDS
+
+
+@pytest.mark.parametrize("name", ALL_CARDS)
+def test_every_card_loads_round_trips_and_is_sourced(name):
+    card = dm.load_card(name)
+    assert card.name == name
+    assert card.path is not None and Path(card.path).name == f"{name}.yaml"
+    assert set(card.keys()) == set(SCHEMA)
+    for path in SCHEMA:
+        src = card.source(path)
+        assert src.startswith(("paper:", "derived:", "assumption:")), (path, src)
+        assert len(src.split(":", 1)[1].strip()) > 3, (path, src)
+    again = dm.load_card(card.dump())
+    assert again == card
+    assert again.to_dict() == card.to_dict()
+    # the file on disk, loaded by path, is the same card
+    assert dm.load_card(card.path) == card
+
+
+def test_card_access_and_immutability():
+    card = dm.load_card("tim_dnn_32nm")
+    assert card["adc.bits"] == card.get("adc.bits") == 4
+    assert isinstance(card["tile.rows"], int)
+    assert isinstance(card["technology.node_nm"], float)
+    d = card.to_dict()
+    assert d["adc"]["bits"] == 4
+    d["adc"]["bits"] = 99
+    assert card["adc.bits"] == 4
+    with pytest.raises(AttributeError):
+        card.name = "x"
+    with pytest.raises(TypeError):
+        card["adc.bits"] = 3  # no item assignment
+    c2 = card.replace(**{"adc.bits": 3, "cell.mismatch_sigma": 0.1})
+    assert c2["adc.bits"] == 3 and card["adc.bits"] == 4
+    assert c2["cell.mismatch_sigma"] == 0.1
+    assert c2.source("adc.bits").startswith("assumption:")
+    assert c2 != card
+    assert dm.load_card(c2.dump()) == c2
+    c3 = card.replace(**{"adc.bits": {"value": 5, "source": "paper: test"}})
+    assert c3.source("adc.bits") == "paper: test"
+    # int given for a float parameter is accepted and normalized
+    assert card.replace(**{"cell.mismatch_sigma": 0})["cell.mismatch_sigma"] == 0.0
+
+
+def test_parameter_table_covers_schema():
+    table = dm.parameter_table()
+    assert [r[0] for r in table] == list(SCHEMA)
+    for path, typ, unit, allowed, desc in table:
+        assert typ and allowed and desc
+    text = dm.format_parameter_table()
+    assert "adc.bits" in text and "cell.mismatch_sigma" in text
+    md = dm.format_parameter_table(markdown=True)
+    assert md.count("\n") == len(table) + 1
+
+
+def test_contract_paths_present():
+    for p in ["technology.node_nm", "technology.vdd", "chip.architecture", "chip.tiles",
+              "chip.allow_reload", "chip.pipeline", "chip.global_area_mm2",
+              "chip.buffer_energy_pj_per_bit", "chip.interconnect_energy_pj_per_bit",
+              "cell.kind", "cell.mismatch_sigma", "cell.fault_rate", "cell.fault_value",
+              "cell.area_um2", "cell.write_energy_pj", "cell.discharge_energy_pj",
+              "tile.rows", "tile.columns", "tile.rows_per_access", "tile.periphery_area_mm2",
+              "tile.leakage_mw", "tile.precharge_ns", "tile.evaluate_ns",
+              "tile.write_ns_per_row", "wordline.energy_pj", "bitline.precharge_energy_pj",
+              "bitline.saturation", "bitline.saturation_count", "bitline.read_noise_sigma",
+              "adc.sensing", "adc.kind", "adc.bits", "adc.levels", "adc.signed_format",
+              "adc.range", "adc.clip_count", "adc.offset_sigma", "adc.gain_sigma", "adc.share",
+              "adc.energy_model", "adc.energy_pj", "adc.walden_fom_fj", "adc.schreier_fom_db",
+              "adc.enob", "adc.step_ns", "adc.area_um2", "digital.accumulate_energy_pj",
+              "digital.mac_energy_pj", "digital.sram_read_energy_pj_per_bit",
+              "digital.macs_per_cycle", "digital.cycle_ns"]:
+        assert p in SCHEMA, p
+
+
+# --- bad input --------------------------------------------------------------------------
+
+def _card_dict(name="tim_dnn_32nm"):
+    return yaml.safe_load((CARDS_DIR / f"{name}.yaml").read_text())
+
+
+def _write(tmp_path, data, fname="tim_dnn_32nm.yaml"):
+    p = tmp_path / fname
+    p.write_text(yaml.safe_dump(data, sort_keys=False))
+    return p
+
+
+def _err(tmp_path, mutate, fname="tim_dnn_32nm.yaml"):
+    data = _card_dict()
+    mutate(data)
+    with pytest.raises(dm.CardError) as ei:
+        dm.load_card(_write(tmp_path, data, fname))
+    msg = str(ei.value)
+    assert "\n" not in msg
+    assert isinstance(ei.value, ValueError)
+    return msg
+
+
+def test_bad_bits(tmp_path):
+    def m(d): d["adc"]["bits"]["value"] = 0
+    assert _err(tmp_path, m) == "tim_dnn_32nm.yaml: adc.bits: expected an integer in [1, 24], got 0"
+
+
+def test_unknown_key_suggests(tmp_path):
+    def m(d): d["adc"]["bitz"] = {"value": 3, "source": "assumption: x"}
+    msg = _err(tmp_path, m)
+    assert msg.startswith("tim_dnn_32nm.yaml: adc.bitz: unknown key")
+    assert "did you mean 'adc.bits'" in msg
+
+
+def test_unknown_section(tmp_path):
+    def m(d): d["adcs"] = {}
+    msg = _err(tmp_path, m)
+    assert msg.startswith("tim_dnn_32nm.yaml: adcs: unknown key")
+    assert "'adc'" in msg
+
+
+def test_missing_key(tmp_path):
+    def m(d): del d["tile"]["rows"]
+    assert _err(tmp_path, m).startswith("tim_dnn_32nm.yaml: tile.rows: missing key")
+
+
+def test_missing_section(tmp_path):
+    def m(d): del d["bitline"]
+    assert _err(tmp_path, m) == "tim_dnn_32nm.yaml: bitline: missing section"
+
+
+def test_wrong_type(tmp_path):
+    def m(d): d["tile.rows" .split(".")[0]]["rows"]["value"] = "many"
+    assert _err(tmp_path, m) == \
+        "tim_dnn_32nm.yaml: tile.rows: expected an integer >= 1, got 'many'"
+
+    def m2(d): d["chip"]["pipeline"]["value"] = "yes"
+    assert _err(tmp_path, m2) == \
+        "tim_dnn_32nm.yaml: chip.pipeline: expected true or false, got 'yes'"
+
+    def m3(d): d["adc"]["bits"]["value"] = 3.5
+    assert "adc.bits: expected an integer in [1, 24], got 3.5" in _err(tmp_path, m3)
+
+
+def test_negative_sigma(tmp_path):
+    def m(d): d["cell"]["mismatch_sigma"]["value"] = -0.1
+    assert _err(tmp_path, m) == \
+        "tim_dnn_32nm.yaml: cell.mismatch_sigma: expected a number >= 0, got -0.1"
+
+    def m2(d): d["bitline"]["read_noise_sigma"]["value"] = -1
+    assert "bitline.read_noise_sigma: expected a number >= 0, got -1" in _err(tmp_path, m2)
+
+
+def test_rows_per_access_above_rows(tmp_path):
+    def m(d): d["tile"]["rows_per_access"]["value"] = 512
+    assert _err(tmp_path, m) == ("tim_dnn_32nm.yaml: tile.rows_per_access: expected an "
+                                 "integer in [1, tile.rows = 256], got 512")
+
+
+def test_rate_outside_unit_interval(tmp_path):
+    def m(d): d["cell"]["fault_rate"]["value"] = 1.5
+    assert _err(tmp_path, m) == \
+        "tim_dnn_32nm.yaml: cell.fault_rate: expected a number in [0, 1], got 1.5"
+
+
+def test_bad_enum(tmp_path):
+    def m(d): d["adc"]["sensing"]["value"] = "dul"
+    msg = _err(tmp_path, m)
+    assert msg.startswith("tim_dnn_32nm.yaml: adc.sensing: expected one of dual, differential, "
+                          "got 'dul'")
+    assert "did you mean 'dual'" in msg
+
+
+def test_bad_source(tmp_path):
+    def m(d): d["adc"]["bits"]["source"] = "a datasheet"
+    assert _err(tmp_path, m) == ("tim_dnn_32nm.yaml: adc.bits: expected a source starting "
+                                 "with paper:, derived: or assumption:, got 'a datasheet'")
+
+
+def test_leaf_without_source(tmp_path):
+    def m(d): d["adc"]["bits"] = 4
+    assert _err(tmp_path, m).startswith("tim_dnn_32nm.yaml: adc.bits: expected {value: ...")
+
+
+def test_cross_field_xnor_zero_fault(tmp_path):
+    def m(d):
+        d["cell"]["kind"]["value"] = "xnor"
+        d["cell"]["fault_value"]["value"] = "zero"
+    assert "cell.fault_value: expected plus, minus or random for an xnor cell" in \
+        _err(tmp_path, m)
+
+
+def test_cross_field_even_levels_sign_magnitude():
+    card = dm.load_card("xnor_sram_65nm")
+    with pytest.raises(dm.CardError, match=r"^override: adc.levels: expected an odd number"):
+        card.replace(**{"adc.levels": 10})
+    assert card.replace(**{"adc.levels": 10, "adc.signed_format": "twos_complement"})
+
+
+def test_override_errors():
+    card = dm.load_card("tim_dnn_32nm")
+    with pytest.raises(dm.CardError) as ei:
+        card.replace(**{"adc.bitz": 3})
+    assert str(ei.value) == ("override: adc.bitz: unknown parameter path "
+                             "(did you mean 'adc.bits'?)")
+    with pytest.raises(dm.CardError) as ei:
+        card.replace(**{"adc.bits": 0})
+    assert str(ei.value) == "override: adc.bits: expected an integer in [1, 24], got 0"
+    with pytest.raises(dm.CardError) as ei:
+        card.replace(**{"tile.rows_per_access": 300})
+    assert str(ei.value).startswith("override: tile.rows_per_access: expected an integer in "
+                                    "[1, tile.rows = 256], got 300")
+    with pytest.raises(dm.CardError, match="cell.fault_rate: expected a number in"):
+        card.replace(**{"cell.fault_rate": -0.01})
+    # unknown path on read: CardError, not a bare KeyError
+    with pytest.raises(dm.CardError, match="unknown parameter path"):
+        card["adc.bitz"]
+    with pytest.raises(dm.CardError):
+        card.source("nope")
+
+
+def test_missing_card_name():
+    with pytest.raises(dm.CardError, match="tim_dnn_32: no such card.*did you mean 'tim_dnn_32nm'"):
+        dm.load_card("tim_dnn_32")
+
+
+def test_bad_yaml(tmp_path):
+    p = tmp_path / "broken.yaml"
+    p.write_text("name: x\nadc: [1, 2\n")
+    with pytest.raises(dm.CardError, match=r"^broken.yaml: expected valid YAML"):
+        dm.load_card(p)
+
+
+# --- peak figures of the TiM card ----------------------------------------------------------
+
+def _peak(card):
+    """The contract's peak-figure rule (docs/architecture.md), computed inline."""
+    L, C, R = card["tile.rows_per_access"], card["tile.columns"], card["tile.rows"]
+    rails = 2 if card["adc.sensing"] == "dual" else 1
+    share = card["adc.share"]
+    t_conv = card["adc.step_ns"] * (1 if card["adc.kind"] == "flash" else card["adc.bits"] + 1)
+    t = card["tile.precharge_ns"] + card["tile.evaluate_ns"] + share * t_conv
+    tiles = card["chip.tiles"]
+    tops = tiles * 2 * L * C / t * 1e-3
+    e = ((L / 2) * card["wordline.energy_pj"] + C * rails * card["bitline.precharge_energy_pj"]
+         + (L * C / 4) * card["cell.discharge_energy_pj"]
+         + C * rails * adc.energy_per_conversion(card)
+         + C * card["digital.accumulate_energy_pj"]
+         + 2 * L * card["chip.buffer_energy_pj_per_bit"])
+    power_mw = tiles * (e / t + card["tile.leakage_mw"])
+    area = tiles * (R * C * card["cell.area_um2"] * 1e-6
+                    + (C * rails / share) * card["adc.area_um2"] * 1e-6
+                    + card["tile.periphery_area_mm2"]) + card["chip.global_area_mm2"]
+    return tops, power_mw, area
+
+
+def test_tim_peak_figures_match_paper():
+    tops, power_mw, area = _peak(dm.load_card("tim_dnn_32nm"))
+    assert tops == pytest.approx(114, rel=0.05)
+    assert power_mw == pytest.approx(900, rel=0.05)
+    assert area == pytest.approx(1.96, rel=0.05)
+    # per tile: 3.56 TOPS, 28 mW, 0.061 mm2
+    assert tops / 32 == pytest.approx(3.56, rel=0.05)
+    assert power_mw / 32 == pytest.approx(28, rel=0.05)
+    assert area / 32 == pytest.approx(0.061, rel=0.05)
+
+
+def test_xnor_peak_efficiency_matches_paper():
+    tops, power_mw, _ = _peak(dm.load_card("xnor_sram_65nm"))
+    assert tops / (power_mw * 1e-3) == pytest.approx(403, rel=0.05)
+
+
+@pytest.mark.parametrize("name", ["tim_dnn_32nm", "xnor_sram_65nm"])
+def test_fom_models_agree_with_card_energy(name):
+    card = dm.load_card(name)
+    e = card["adc.energy_pj"]
+    assert adc.energy_per_conversion(card.replace(**{"adc.energy_model": "walden"})) == \
+        pytest.approx(e, rel=0.05)
+    assert adc.energy_per_conversion(card.replace(**{"adc.energy_model": "schreier"})) == \
+        pytest.approx(e, rel=0.1)
+
+
+def test_xnor_card_facts():
+    c = dm.load_card("xnor_sram_65nm")
+    assert c["cell.kind"] == "xnor" and c["adc.sensing"] == "differential"
+    assert c["tile.rows_per_access"] == 256 and c["adc.levels"] == 11
+    assert c["technology.node_nm"] == 65 and c["technology.vdd"] == 0.6
+    q = adc.quantizer(c, 256)
+    assert q.levels == 11 and q.v_min == -40 and q.lsb == 8
+
+
+def test_ideal_card_is_ideal():
+    c = dm.load_card("ideal")
+    for p in ["cell.mismatch_sigma", "cell.fault_rate", "bitline.read_noise_sigma",
+              "adc.offset_sigma", "adc.gain_sigma"]:
+        assert c[p] == 0.0
+    assert c["bitline.saturation"] == "none" and c["adc.range"] == "full"
+    L = c["tile.rows_per_access"]
+    assert L >= 64 and c["tile.rows"] >= 64 and c["tile.columns"] >= 64
+    q = adc.quantizer(c, L)
+    counts = np.arange(L + 1)
+    assert np.array_equal(adc.convert(counts, q), counts)
+
+
+# --------------------------------------------------------------------------------------
+# cells
+# --------------------------------------------------------------------------------------
+
+def test_cell_levels():
+    assert cells.cell_levels("ternary") == (-1, 0, 1)
+    assert cells.cell_levels("xnor") == (-1, 1)
+    with pytest.raises(ValueError):
+        cells.cell_levels("mlc")
+
+
+def test_ternary_encoding_and_rails():
+    q1, q2 = cells.encode_ternary([1, -1, 0])
+    assert q1.tolist() == [1, 0, 0] and q2.tolist() == [0, 1, 0]
+    assert cells.decode_ternary(q1, q2).tolist() == [1, -1, 0]
+    wl1, wl2 = cells.wordline_select([1, -1, 0])
+    assert wl1.tolist() == [True, False, False] and wl2.tolist() == [False, True, False]
+    assert cells.product_rail([1, 1, -1, 0], [1, -1, -1, 1]).tolist() == [0, 1, 0, -1]
+
+
+def test_rail_counts_give_exact_mac():
+    rng = np.random.default_rng(1)
+    x = rng.integers(-1, 2, size=(5, 16))
+    w = rng.integers(-1, 2, size=(16, 7))
+    n, k = cells.rail_counts(x, w)
+    assert np.array_equal(n - k, x @ w)
+    assert np.array_equal(n + k, np.abs(x) @ np.abs(w))
+    # xnor: every active row discharges exactly one rail
+    xb = rng.choice([-1, 1], size=(3, 16))
+    wb = rng.choice([-1, 1], size=(16, 4))
+    n, k = cells.rail_counts(xb, wb)
+    assert np.array_equal(n + k, np.full((3, 4), 16))
+    assert np.array_equal(n - k, xb @ wb)
+
+
+def test_asymmetric_mac_matches_real_values():
+    rng = np.random.default_rng(2)
+    a, b, c, d = 0.7, 1.3, 0.4, 0.9
+    x = rng.integers(-1, 2, size=(6, 20))
+    w = rng.integers(-1, 2, size=(20, 5))
+    xv = np.where(x == 1, d, np.where(x == -1, -c, 0.0))
+    wv = np.where(w == 1, b, np.where(w == -1, -a, 0.0))
+    assert np.allclose(cells.asymmetric_mac(x, w, a, b, c, d), xv @ wv)
+    s = cells.asymmetric_scales(a, b, c, d)
+    assert s == {"+d": (b * d, -a * d), "-c": (a * c, -b * c)}
+
+
+def test_mismatch_zero_is_exact_one():
+    g = cells.draw_mismatch((10, 20), 0.0, np.random.default_rng(0))
+    assert g.shape == (10, 20, 2) and g.dtype == np.float64
+    assert np.all(g == 1.0)
+    x = np.ones(10, dtype=int)
+    w = np.random.default_rng(3).integers(-1, 2, size=(10, 20))
+    assert np.array_equal(cells.column_result(x, w, g), x @ w)
+
+
+def test_mismatch_sample_sigma():
+    sigma = 0.07
+    g = cells.draw_mismatch((50_000,), sigma, np.random.default_rng(123))
+    assert g.shape == (50_000, 2)  # 1e5 samples over both rails
+    s = g.std(ddof=1)
+    assert abs(s / sigma - 1) < 0.05
+    assert abs(g.mean() - 1) < 4 * sigma / math.sqrt(g.size)
+    # clipped at 0
+    assert cells.draw_mismatch((1000,), 3.0, np.random.default_rng(0)).min() >= 0.0
+
+
+def test_faults_zero_rate_changes_nothing():
+    w = np.random.default_rng(0).integers(-1, 2, size=(64, 64))
+    wf, mask = cells.draw_faults(w, 0.0, "random", (-1, 0, 1), np.random.default_rng(1))
+    assert not mask.any() and np.array_equal(wf, w)
+    assert wf is not w
+
+
+@pytest.mark.parametrize("value,expect", [("zero", 0), ("plus", 1), ("minus", -1)])
+def test_fault_fraction_binomial(value, expect):
+    rate = 0.03
+    w = np.random.default_rng(0).integers(-1, 2, size=(400, 250))  # 1e5 cells
+    wf, mask = cells.draw_faults(w, rate, value, (-1, 0, 1), np.random.default_rng(7))
+    n = w.size
+    assert abs(mask.sum() - rate * n) <= 4 * math.sqrt(n * rate * (1 - rate))
+    assert np.all(wf[mask] == expect)
+    assert np.array_equal(wf[~mask], w[~mask])
+
+
+def test_fault_random_uniform_over_levels():
+    w = np.ones((200, 500), dtype=np.int8)
+    wf, mask = cells.draw_faults(w, 0.5, "random", (-1, 1), np.random.default_rng(5))
+    assert wf.dtype == np.int8
+    vals = wf[mask]
+    assert set(np.unique(vals)) <= {-1, 1}
+    m = mask.sum()
+    assert abs((vals == -1).sum() - m / 2) <= 4 * math.sqrt(m / 4)
+    with pytest.raises(ValueError):
+        cells.draw_faults(w, 0.1, "zero", (-1, 1), np.random.default_rng(0))
+
+
+def test_pelgrom():
+    s_vt = cells.pelgrom_sigma_vt(2.5, 0.1, 0.03)
+    assert s_vt == pytest.approx(2.5 / math.sqrt(0.003))
+    assert cells.pelgrom_current_sigma(2.5, 0.1, 0.03, 0.4) == pytest.approx(2 * s_vt * 1e-3 / 0.4)
+    assert dm.pelgrom.pelgrom_current_sigma is cells.pelgrom_current_sigma
+    # larger devices match better (1/sqrt(area))
+    assert cells.pelgrom_sigma_vt(2.5, 0.4, 0.12) == pytest.approx(s_vt / 4)
+
+
+# --------------------------------------------------------------------------------------
+# bitline
+# --------------------------------------------------------------------------------------
+
+def test_bitline_curves():
+    c = np.arange(0, 40, dtype=float)
+    assert np.array_equal(bitline.analog(c, "none", 10), c)
+    assert np.array_equal(bitline.analog(c, "clip", 10), np.minimum(c, 10))
+    e = bitline.analog(c, "exponential", 10)
+    assert np.allclose(e, 10 * (1 - np.exp(-c / 10)))
+    assert np.all(np.diff(e) > 0) and np.all(e <= c)
+
+
+def test_read_noise():
+    c = np.full(100_000, 9.0)
+    assert np.array_equal(bitline.add_read_noise(c, 9, 0.0, np.random.default_rng(0)), c)
+    v = bitline.add_read_noise(c, 9, 0.1, np.random.default_rng(0))
+    assert abs(v.std() / (0.1 * 3) - 1) < 0.05
+
+
+# --------------------------------------------------------------------------------------
+# ADC
+# --------------------------------------------------------------------------------------
+
+def _qcard(**kw):
+    return dm.load_card("ideal").replace(**kw)
+
+
+def test_level_counts():
+    for b in range(1, 9):
+        qd = adc.quantizer(_qcard(**{"adc.bits": b}), 100)
+        assert qd.levels == 2 ** b
+    for b in range(2, 9):
+        q = adc.quantizer(_qcard(**{"adc.bits": b, "adc.sensing": "differential",
+                                    "adc.signed_format": "sign_magnitude"}), 100)
+        assert q.levels == 2 ** b - 1
+        assert q.v_min == -(q.levels - 1) // 2 * q.lsb  # symmetric about 0
+        q2 = adc.quantizer(_qcard(**{"adc.bits": b, "adc.sensing": "differential",
+                                     "adc.signed_format": "twos_complement"}), 100)
+        assert q2.levels == 2 ** b
+        assert q2.v_min == -2 ** (b - 1) * q2.lsb
+        top = q2.v_min + (q2.levels - 1) * q2.lsb
+        assert top == pytest.approx((2 ** (b - 1) - 1) * q2.lsb)
+
+
+def test_quantizer_rules():
+    # dual, full: [0, M] with 2^b levels
+    q = adc.quantizer(_qcard(**{"adc.bits": 3}), 14)
+    assert q == adc.Quantizer(0.0, 2.0, 8)
+    # lsb never below one cell
+    assert adc.quantizer(_qcard(**{"adc.bits": 6}), 16).lsb == 1.0
+    # clip uses clip_count, ignores max_count
+    qc = adc.quantizer(_qcard(**{"adc.bits": 3, "adc.range": "clip", "adc.clip_count": 7.0}), 999)
+    assert qc == adc.Quantizer(0.0, 1.0, 8)
+    # differential sign-magnitude: [-M, M]
+    qs = adc.quantizer(_qcard(**{"adc.bits": 3, "adc.sensing": "differential"}), 12)
+    assert qs == adc.Quantizer(-12.0, 4.0, 7)
+    # two's complement: -2^(b-1) lsb .. (2^(b-1)-1) lsb, lsb = 2M / 2^b
+    qt = adc.quantizer(_qcard(**{"adc.bits": 3, "adc.sensing": "differential",
+                                 "adc.signed_format": "twos_complement"}), 16)
+    assert qt == adc.Quantizer(-16.0, 4.0, 8)
+    # levels override
+    ql = adc.quantizer(_qcard(**{"adc.levels": 11, "adc.sensing": "differential"}), 50)
+    assert ql == adc.Quantizer(-50.0, 10.0, 11)
+    # calibrated: the engine's max_count is used
+    qk = adc.quantizer(_qcard(**{"adc.bits": 2, "adc.range": "calibrated"}), 6)
+    assert qk == adc.Quantizer(0.0, 2.0, 4)
+
+
+def test_convert_rounding_rule():
+    q = adc.Quantizer(0.0, 2.0, 8)
+    v = np.array([-5, 0, 0.99, 1.0, 2.9, 3.0, 13.9, 14, 15, 100])
+    assert adc.convert_code(v, q).tolist() == [0, 0, 0, 1, 1, 2, 7, 7, 7, 7]
+    assert adc.convert(v, q).tolist() == [0, 0, 0, 2, 2, 4, 14, 14, 14, 14]
+    # offset in LSB, gain relative
+    assert adc.convert(np.array([4.0]), q, offset_lsb=0.6)[0] == 6.0
+    assert adc.convert(np.array([4.0]), q, gain=1.3)[0] == 6.0
+
+
+@pytest.mark.parametrize("L", [1, 2, 7, 16, 31, 100, 255])
+def test_exact_counts_with_enough_bits(L):
+    bits = math.ceil(math.log2(L + 1))
+    q = adc.quantizer(_qcard(**{"adc.bits": bits, "adc.range": "full"}), L)
+    counts = np.arange(L + 1, dtype=float)
+    assert np.array_equal(adc.convert(counts, q), counts)
+    # differential: every signed count -L..L with enough bits
+    qd = adc.quantizer(_qcard(**{"adc.bits": bits + 1, "adc.sensing": "differential"}), L)
+    sc = np.arange(-L, L + 1, dtype=float)
+    assert np.array_equal(adc.convert(sc, qd), sc)
+
+
+def test_zero_offsets_and_gains_change_nothing():
+    rng = np.random.default_rng(0)
+    off = adc.draw_offsets(100, 0.0, rng)
+    g = adc.draw_gains(100, 0.0, rng)
+    assert np.all(off == 0) and np.all(g == 1)
+    q = adc.quantizer(_qcard(), 128)
+    v = np.arange(100, dtype=float)
+    assert np.array_equal(adc.convert(v, q, off, g), v)
+
+
+def test_offset_gain_statistics():
+    off = adc.draw_offsets(100_000, 0.3, np.random.default_rng(11))
+    assert abs(off.std(ddof=1) / 0.3 - 1) < 0.05
+    g = adc.draw_gains((100, 1000), 0.02, np.random.default_rng(12))
+    assert g.shape == (100, 1000)
+    assert abs(g.std(ddof=1) / 0.02 - 1) < 0.05
+
+
+@settings(max_examples=60, deadline=None)
+@given(bits=st.integers(1, 8), M=st.floats(0.5, 300),
+       sensing=st.sampled_from(["dual", "differential"]),
+       fmt=st.sampled_from(["sign_magnitude", "twos_complement"]),
+       offset=st.floats(-2, 2), gain=st.floats(0.5, 1.5),
+       v=st.lists(st.floats(-400, 400), min_size=2, max_size=30))
+def test_adc_transfer_monotone(bits, M, sensing, fmt, offset, gain, v):
+    if sensing == "differential" and fmt == "sign_magnitude" and bits < 2:
+        bits = 2
+    q = adc.make_quantizer(sensing, bits, M, fmt)
+    v = np.sort(np.asarray(v))
+    out = adc.convert(v, q, offset, gain)
+    assert np.all(np.diff(out) >= 0)
+    codes = adc.convert_code(v, q, offset, gain)
+    assert codes.min() >= 0 and codes.max() <= q.levels - 1
+
+
+def test_energy_models_and_timing():
+    card = dm.load_card("tim_dnn_32nm")
+    assert adc.walden_energy_pj(10.0, 4) == pytest.approx(0.16)
+    # Schreier: SNDR = 6.02*ENOB + 1.76; E = 0.5 * 10^((SNDR - FOM)/10) J
+    assert adc.schreier_energy_pj(170.0, 8) == pytest.approx(
+        0.5 * 10 ** ((6.02 * 8 + 1.76 - 170) / 10) * 1e12)
+    flash = card.replace(**{"adc.kind": "flash", "adc.step_ns": 0.5})
+    sar = card.replace(**{"adc.kind": "sar", "adc.step_ns": 0.5, "adc.bits": 5})
+    assert adc.conversion_time(flash) == 0.5
+    assert adc.conversion_time(sar) == 3.0
+    assert adc.energy_per_conversion(card) == card["adc.energy_pj"]
+    # enob null -> bits
+    c2 = card.replace(**{"adc.energy_model": "walden", "adc.enob": None, "adc.bits": 5})
+    assert adc.energy_per_conversion(c2) == pytest.approx(card["adc.walden_fom_fj"] * 32e-3)
