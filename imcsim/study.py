@@ -868,23 +868,10 @@ def _spec(study: Study, point: Point, digest: str) -> dict:
 
 # --------------------------------------------------------------------------- storage
 def _write_atomic(ds, path: Path):
-    try:
-        from imcsim import report
+    """netCDF file written to a temporary name, then renamed (report.write_netcdf)."""
+    from imcsim import report
 
-        writer = getattr(report, "write_netcdf", None)
-    except Exception:
-        writer = None
-    if writer is not None:
-        writer(ds, path)
-        return
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        ds.to_netcdf(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    report.write_netcdf(ds, path)
 
 
 def _open(path: Path):
@@ -1152,6 +1139,15 @@ def assemble(study: Study, digest: str | None = None):
             ds.attrs.pop(k, None)
         point_ds.append(ds)
     result = _stack(study, point_ds)
+    try:
+        from imcsim.report import card_text
+
+        hw = [v for d in study.dims for v in d.members.get("hardware", [])] or [study.hardware]
+        cards = [_card_cached(study.resolved_hardware(v)) for v in dict.fromkeys(hw)]
+        result.attrs["hardware"] = "---\n".join(card_text(c) for c in cards)
+        result.attrs["hardware_name"] = ", ".join(str(c.name) for c in cards)
+    except Exception:
+        pass
     result.attrs["study"] = study.name
     result.attrs["study_text"] = study.text
     result.attrs["study_file"] = str(study.file)
@@ -1159,7 +1155,7 @@ def assemble(study: Study, digest: str | None = None):
     result.attrs["seed"] = int(study.seed)
     result.attrs["trials"] = int(study.trials)
     result.attrs["sweep_dims"] = json.dumps([d.name for d in study.dims])
-    result.attrs["sweep"] = json.dumps(
+    result.attrs["sweep_spec"] = json.dumps(
         [{"name": d.name, "kind": d.kind, "paths": d.paths} for d in study.dims])
     try:
         from importlib.metadata import version
@@ -1175,52 +1171,29 @@ def assemble(study: Study, digest: str | None = None):
     return result
 
 
-def _coord_values(vals):
-    arr = np.asarray(vals)
-    if arr.dtype == object:
-        arr = np.asarray([str(v) for v in vals])
-    return arr
-
-
 def _stack(study: Study, point_ds: list):
-    """Stack per-point datasets into one with a dimension per sweep dimension."""
-    import xarray as xr
+    """Stack per-point datasets into one with a dimension per sweep dimension (report's
+    ``stack``); members of zip groups other than the one naming the dimension become
+    extra coordinates along it."""
+    from imcsim import report
 
     dims = study.dims
-    coords = {}
+    labels = {d.name: d.labels() for d in dims}
+    pts = []
+    for p, ds in zip(study.points(), point_ds):
+        pts.append(({d.name: labels[d.name][i] for d, i in zip(dims, p.position)}, ds))
+    out = report.stack(pts, labels)
     for d in dims:
-        coords[d.name] = (d.name, _coord_values(d.labels()),
-                          {"parameter": ", ".join(d.paths), "kind": d.kind})
+        out[d.name].attrs["parameter"] = ", ".join(d.paths)
+        out[d.name].attrs["sweep_kind"] = d.kind
         for path, vals in d.members.items():
             if path != d.name:
-                coords[path] = (d.name, _coord_values(vals), {"parameter": path})
-    try:
-        from imcsim import report
-
-        stacker = getattr(report, "stack_points", None)
-    except Exception:
-        stacker = None
-    if stacker is not None:
-        return stacker(point_ds, {d.name: coords[d.name][1] for d in dims}, coords=coords)
-    if not dims:
-        return point_ds[0]
-    shape = study.shape
-    per_point_attrs = _varying_attrs(point_ds)
-    flat = [ds.drop_attrs() if hasattr(ds, "drop_attrs") else ds for ds in point_ds]
-    stacked = xr.concat(flat, dim="__point__", combine_attrs="drop_conflicts",
-                        coords="minimal", compat="override", join="outer")
-    stacked = stacked.assign_coords(__point__=np.arange(len(point_ds)))
-    import pandas as pd
-
-    mi = pd.MultiIndex.from_product([np.arange(s) for s in shape],
-                                    names=[f"__{d.name}__" for d in dims])
-    stacked = stacked.assign_coords(xr.Coordinates.from_pandas_multiindex(mi, "__point__"))
-    out = stacked.unstack("__point__")
-    out = out.rename({f"__{d.name}__": d.name for d in dims})
-    out = out.assign_coords({k: v for k, v in coords.items()})
-    out.attrs = dict(point_ds[0].attrs)
-    for k in per_point_attrs:
-        out.attrs.pop(k, None)
+                out = out.assign_coords({path: (d.name, report._coord_values(vals))})
+                out[path].attrs.update(parameter=path, long_name=path)
+    varying = _varying_attrs(point_ds) if len(point_ds) > 1 else set()
+    for k in varying:
+        if k not in ("hardware", "hardware_name"):
+            out.attrs.pop(k, None)
     return out
 
 

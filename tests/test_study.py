@@ -1,0 +1,304 @@
+"""Studies: schema, sweep expansion, seeding, storage of points, resume, dask execution.
+
+The runner tests use a fake ``simulate`` (fast, deterministic in the seed it is given) and
+the real shipped cards; ``test_*_real`` tests run the real network, dataset and engine on
+a tiny study.
+"""
+from __future__ import annotations
+
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from imcsim import study as st
+from imcsim.study import StudyError, load_study, validate_study, run_study
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------- fakes
+def fake_simulate(network, hardware, x, y, trials=1, seed=0):
+    """Deterministic in (card values, seed): accuracy per trial from spawned children."""
+    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    kids = ss.spawn(trials)
+    bits = hardware["adc.bits"]
+    sigma = hardware["cell.mismatch_sigma"]
+    acc = np.array([min(1.0, 0.5 + 0.08 * bits - sigma + 0.01 * np.random.default_rng(k).standard_normal())
+                    for k in kids])
+    energy = np.outer([1.0, 2.0], [bits, 1.0, 0.5]) * 10.0
+    ds = xr.Dataset(
+        {"accuracy": (("trial",), acc),
+         "energy": (("layer", "component"), energy),
+         "energy_total": ((), float(energy.sum())),
+         "latency": (("layer",), np.array([3.0, 4.0])),
+         "latency_total": ((), 7.0),
+         "tops_per_watt": ((), 100.0 / bits)},
+        coords={"trial": np.arange(trials, dtype=np.int32),
+                "layer": np.array(["fc1", "fc2"], dtype=object),
+                "component": np.array(["adc", "bitline", "wordline"], dtype=object)})
+    ds.attrs["hardware"] = "card"
+    fake_simulate.calls += 1
+    if fake_simulate.fail_after is not None and fake_simulate.calls > fake_simulate.fail_after:
+        raise KeyboardInterrupt
+    return ds
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """Replace network, dataset and simulate by fakes (cards stay real)."""
+    mod = types.ModuleType("imcsim.simulate")
+    mod.simulate = fake_simulate
+    monkeypatch.setitem(sys.modules, "imcsim.simulate", mod)
+    fake_simulate.calls = 0
+    fake_simulate.fail_after = None
+    monkeypatch.setattr(st, "_known_networks", lambda: ["fake_mlp", "fake_cnn"])
+    monkeypatch.setattr(st, "_check_network",
+                        lambda study, value, keys: _fake_check_network(study, value, keys))
+    monkeypatch.setattr(st, "_network_cached", lambda ref: "NET")
+    monkeypatch.setattr(st, "_check_dataset", lambda study: None)
+    monkeypatch.setattr(st, "_dataset_cached",
+                        lambda name, split, limit: (np.zeros((4, 1, 8, 8)), np.zeros(4, int)))
+    return fake_simulate
+
+
+def _fake_check_network(study, value, keys):
+    if value not in ("fake_mlp", "fake_cnn"):
+        raise study.error(f"unknown network {value!r}; " + st._suggest(value, ["fake_mlp", "fake_cnn"]),
+                          *keys)
+    return "NET"
+
+
+def study_doc(tmp_path, **kw):
+    doc = {
+        "study": "tiny",
+        "network": "fake_mlp",
+        "dataset": {"name": "digits", "split": "test", "limit": 8},
+        "hardware": "tim_dnn_32nm",
+        "sweep": {"adc.bits": [3, 4], "cell.mismatch_sigma": [0.0, 0.1]},
+        "trials": 2,
+        "seed": 7,
+        "outputs": {"dir": str(tmp_path / "out"), "plots": []},
+    }
+    doc.update(kw)
+    return doc
+
+
+def write(tmp_path, doc, name="s.yaml"):
+    p = tmp_path / name
+    p.write_text(doc if isinstance(doc, str) else yaml.safe_dump(doc, sort_keys=False))
+    return p
+
+
+# --------------------------------------------------------------------------- schema
+def test_points_grid_order_and_zip(tmp_path):
+    s = load_study(study_doc(tmp_path, sweep={
+        "adc.bits": [3, 4],
+        "zip": [{"name": "arch", "network": ["fake_mlp", "fake_cnn"],
+                 "hardware": ["tim_dnn_32nm", "xnor_sram_65nm"]}],
+        "cell.mismatch_sigma": [0.0, 0.1, 0.2]}))
+    assert [d.name for d in s.dims] == ["adc.bits", "arch", "cell.mismatch_sigma"]
+    assert s.shape == (2, 2, 3) and s.n_points == 12
+    pts = s.points()
+    assert [p.index for p in pts] == list(range(12))
+    # C order: last dimension fastest
+    assert pts[1].values == {"adc.bits": 3, "network": "fake_mlp", "hardware": "tim_dnn_32nm",
+                             "cell.mismatch_sigma": 0.1}
+    assert pts[3].network == "fake_cnn" and pts[3].hardware == "xnor_sram_65nm"
+    assert pts[3].overrides == {"adc.bits": 3, "cell.mismatch_sigma": 0.0}
+    assert s.dims[1].labels() == ["fake_mlp", "fake_cnn"]
+
+
+def test_zip_without_name_uses_first_path(tmp_path):
+    s = load_study(study_doc(tmp_path, sweep={"zip": [{"adc.bits": [3, 4], "adc.clip_count": [7, 15]}]}))
+    assert [d.name for d in s.dims] == ["adc.bits"] and s.n_points == 2
+    assert s.points()[1].overrides == {"adc.bits": 4, "adc.clip_count": 15}
+
+
+def test_point_seed_is_spawned_child():
+    kids = np.random.SeedSequence(7).spawn(5)
+    for i in range(5):
+        a = np.random.default_rng(st.point_seed(7, i)).integers(0, 2**32, 4)
+        b = np.random.default_rng(kids[i]).integers(0, 2**32, 4)
+        assert (a == b).all()
+
+
+@pytest.mark.parametrize("patch, key, text", [
+    ({"colour": 1}, "colour", "unknown key"),
+    ({"trials": 0}, "trials", "expected an integer >= 1, got 0"),
+    ({"trials": "ten"}, "trials", "expected an integer >= 1"),
+    ({"sweep": {"adc.bits": []}}, "sweep: adc.bits", "expected a non-empty list of values, got []"),
+    ({"sweep": {"adc.bits": 3}}, "sweep: adc.bits", "expected a list of values"),
+    ({"sweep": {"zip": [{"adc.bits": [3, 4], "adc.clip_count": [7]}]}}, "sweep: zip[0]: adc.clip_count",
+     "expected 2 values"),
+    ({"set": {"adc.bits": 3}}, "sweep: adc.bits", "both fixed in 'set' and swept"),
+    ({"dataset": {"name": "digits", "splt": "test"}}, "dataset: splt", "unknown key"),
+    ({"outputs": {"dir": "x", "plots": ["paretto"]}}, "outputs: plots[0]", "did you mean 'pareto'"),
+    ({"study": "bad name/x"}, "study", "expected a name"),
+])
+def test_schema_errors(tmp_path, patch, key, text):
+    p = write(tmp_path, study_doc(tmp_path, **patch))
+    with pytest.raises(StudyError) as ei:
+        load_study(p)
+    msg = str(ei.value)
+    assert msg.startswith(str(p)), msg
+    assert f": {key}: " in msg, msg
+    assert text in msg, msg
+    assert "\n" not in msg
+
+
+def test_line_numbers(tmp_path):
+    p = write(tmp_path, "study: x\nnetwork: fake_mlp\ndataset: {name: digits}\nhardware: tim_dnn_32nm\n"
+                        "sweep:\n  adc.bits: []\n")
+    with pytest.raises(StudyError) as ei:
+        load_study(p)
+    assert str(ei.value).startswith(f"{p}:6: sweep: adc.bits:")
+
+
+def test_malformed_yaml_and_duplicates(tmp_path):
+    p = write(tmp_path, "study: x\nnetwork: [a, b\nhardware: y\n")
+    with pytest.raises(StudyError) as ei:
+        load_study(p)
+    assert "malformed YAML" in str(ei.value) and str(ei.value).startswith(f"{p}:")
+    p = write(tmp_path, "study: x\nstudy: y\n")
+    with pytest.raises(StudyError, match="duplicate key 'study'"):
+        load_study(p)
+
+
+def test_safe_loader_refuses_python_tags(tmp_path):
+    p = write(tmp_path, "study: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(StudyError, match="malformed YAML"):
+        load_study(p)
+
+
+def test_shipped_study_by_name():
+    assert {"quickstart", "adc_bits_sweep", "rows_per_access_sweep", "variation_sweep",
+            "binary_vs_ternary", "tim_dnn_peak"} <= set(st.list_studies())
+    assert st.resolve_study_path("quickstart").name == "quickstart.yaml"
+    with pytest.raises(StudyError, match="did you mean 'quickstart'"):
+        st.resolve_study_path("quikstart")
+
+
+# --------------------------------------------------------------------------- validate
+def test_validate_card_paths_and_values(tmp_path, fake):
+    validate_study(study_doc(tmp_path))
+    with pytest.raises(StudyError) as ei:
+        validate_study(study_doc(tmp_path, sweep={"adc.bitz": [3]}))
+    assert "sweep: adc.bitz" in str(ei.value) and "no parameter 'adc.bitz'" in str(ei.value)
+    assert "did you mean 'adc.bits'" in str(ei.value)
+    with pytest.raises(StudyError) as ei:
+        validate_study(study_doc(tmp_path, set={"adc.range": "wide"}))
+    assert "set: adc.range" in str(ei.value) and "'wide'" in str(ei.value)
+    with pytest.raises(StudyError) as ei:
+        validate_study(study_doc(tmp_path, sweep={"adc.bits": [4, "three"]}))
+    assert "sweep: adc.bits" in str(ei.value) and "'three' rejected" in str(ei.value)
+    with pytest.raises(StudyError) as ei:
+        validate_study(study_doc(tmp_path, hardware="tim_dnn_23nm"))
+    assert "hardware: unknown card 'tim_dnn_23nm'; did you mean 'tim_dnn_32nm'" in str(ei.value)
+    with pytest.raises(StudyError) as ei:
+        validate_study(study_doc(tmp_path, outputs={"dir": str(tmp_path), "plots": ["accuracy_heatmap"]},
+                                 sweep={"adc.bits": [3, 4]}))
+    assert "outputs: plots[0]" in str(ei.value) and "two swept parameters" in str(ei.value)
+
+
+def test_validate_output_dir_not_writable(tmp_path, fake):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(StudyError) as ei:
+        validate_study(study_doc(tmp_path, outputs={"dir": str(tmp_path / "afile" / "sub")}))
+    assert "outputs: dir" in str(ei.value) and "cannot write" in str(ei.value)
+    assert not (tmp_path / "out").exists()  # validate creates nothing
+
+
+# --------------------------------------------------------------------------- running
+def test_run_writes_points_and_result(tmp_path, fake, capsys):
+    ds = run_study(study_doc(tmp_path), progress=False)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in (out / "tiny.points").glob("point-*.nc")) == \
+        [f"point-0000{i}.nc" for i in range(4)]
+    assert (out / "tiny.nc").is_file()
+    assert fake.calls == 4
+    assert ds["accuracy"].dims == ("adc.bits", "cell.mismatch_sigma", "trial")
+    assert list(ds["adc.bits"].values) == [3, 4]
+    on_disk = xr.open_dataset(out / "tiny.nc")
+    assert on_disk.attrs["study"] == "tiny" and "study_text" in on_disk.attrs
+    xr.testing.assert_allclose(on_disk["accuracy"], ds["accuracy"])
+    on_disk.close()
+    # the numbers follow SeedSequence(seed, point index): point 3 = (4, 0.1)
+    kids = st.point_seed(7, 3).spawn(2)
+    expect = [0.5 + 0.32 - 0.1 + 0.01 * np.random.default_rng(k).standard_normal() for k in kids]
+    np.testing.assert_allclose(ds["accuracy"].isel({"adc.bits": 1, "cell.mismatch_sigma": 1}), expect)
+
+
+def test_zip_result_coords(tmp_path, fake):
+    ds = run_study(study_doc(tmp_path, sweep={"zip": [{"adc.bits": [3, 4], "adc.clip_count": [7.0, 15.0]}]}),
+                   progress=False)
+    assert ds["accuracy"].dims == ("adc.bits", "trial")
+    assert list(ds["adc.clip_count"].values) == [7.0, 15.0]
+    assert ds["adc.clip_count"].dims == ("adc.bits",)
+
+
+def test_resume_after_interruption(tmp_path, fake):
+    doc = study_doc(tmp_path)
+    fake.fail_after = 2
+    with pytest.raises(KeyboardInterrupt):
+        run_study(doc, progress=False)
+    pdir = tmp_path / "out" / "tiny.points"
+    assert len(list(pdir.glob("point-*.nc"))) == 2
+    assert not (tmp_path / "out" / "tiny.nc").exists()
+    assert not list(pdir.glob(".*tmp*"))
+    fake.fail_after = None
+    fake.calls = 0
+    resumed = run_study(doc, resume=True, progress=False)
+    assert fake.calls == 2  # only the missing points
+    full = run_study(study_doc(tmp_path, outputs={"dir": str(tmp_path / "full"), "plots": []}),
+                     progress=False)
+    for name in ("accuracy", "energy", "latency_total"):
+        xr.testing.assert_identical(resumed[name], full[name])
+
+
+def test_resume_refuses_other_study(tmp_path, fake):
+    run_study(study_doc(tmp_path), progress=False)
+    with pytest.raises(StudyError, match="different version of this study"):
+        run_study(study_doc(tmp_path, seed=8), resume=True, progress=False)
+    # points kept
+    assert len(list((tmp_path / "out" / "tiny.points").glob("point-*.nc"))) == 4
+
+
+def test_progress_plain_lines_and_summary(tmp_path, fake, capsys):
+    import io
+
+    buf = io.StringIO()
+    run_study(study_doc(tmp_path), stream=buf, summary=True)
+    lines = buf.getvalue().splitlines()
+    assert lines[0].startswith("point 1/4 done (adc.bits=3, cell.mismatch_sigma=0)")
+    assert "ETA" in lines[-1] and lines[-1].startswith("point 4/4 done")
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "energy/inf" in out and "TOPS/W" in out and "+-" in out
+
+
+def test_scheduler_that_does_not_answer(tmp_path, fake):
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    with pytest.raises(StudyError) as ei:
+        run_study(study_doc(tmp_path), scheduler=f"tcp://127.0.0.1:{port}", progress=False)
+    assert "--scheduler" in str(ei.value) and "did not answer" in str(ei.value)
+
+
+def test_dask_threads_match_in_process_fake(tmp_path, fake):
+    distributed = pytest.importorskip("distributed")
+    a = run_study(study_doc(tmp_path), progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        b = run_study(study_doc(tmp_path, outputs={"dir": str(tmp_path / "d"), "plots": []}),
+                      scheduler=client, progress=False)
+    xr.testing.assert_identical(a["accuracy"], b["accuracy"])
