@@ -5,19 +5,22 @@ current-mode discharge during a fixed evaluate time); as the voltage drops the d
 current falls (limited headroom), so the swing saturates. Values here are in units of one
 cell's nominal swing ("cells"), so an ideal rail's analog value equals its count exactly.
 
-Order of the steps in one access, per rail (the engine's kernel follows the same order):
+Order of the steps in one access, per rail (the engine's numba kernel follows the same
+order, ``imcsim.kernels``):
 
-1. weighted count ``c = sum of the discharging cells' strengths`` (:func:`cells.rail_counts`,
-   strengths from :func:`cells.draw_mismatch`; all 1.0 with no mismatch);
-2. read noise (:func:`add_read_noise`): ``c + read_noise_sigma * sqrt(n) * N(0, 1)`` with
-   ``n`` the number of discharging cells on the rail (independent noise per discharging
-   cell, in cell swings; no discharging cell, no noise);
-3. saturation (:func:`analog`): ``none``: ``c``; ``clip``: ``min(c, s)``;
+1. weighted count ``c`` = sum of the discharging cells' strengths
+   (:func:`device_models.cells.rail_counts`, strengths from
+   :func:`device_models.cells.draw_mismatch`; all 1.0 with no mismatch, so ``c`` is the
+   number of discharging cells);
+2. saturation (:func:`analog`): ``none``: ``c``; ``clip``: ``min(c, s)``;
    ``exponential``: ``s * (1 - exp(-c / s))`` (an RC-like discharge toward the floor, whose
-   slope at 0 is one cell), ``s = bitline.saturation_count``; negative values (noise) pass
-   unchanged below 0.
-4. the ADC (:mod:`device_models.adc`); with differential sensing it converts
-   ``analog(BL) - analog(BLB)``.
+   slope at 0 is one cell), ``s = bitline.saturation_count``;
+3. read noise (:func:`add_read_noise`): ``analog + read_noise_sigma * sqrt(max(c, 0)) *
+   N(0, 1)``: independent noise of ``read_noise_sigma`` cell swings per discharging cell,
+   so a rail with no discharging cell has no noise. With differential sensing the two
+   rails' noises add: ``sigma * sqrt(c_BL + c_BLB)`` on ``analog(BL) - analog(BLB)``;
+4. the ADC (:mod:`device_models.adc`), which converts each rail (``dual``) or
+   ``analog(BL) - analog(BLB)`` (``differential``).
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ def analog(weighted_count, saturation: str, saturation_count: float):
     """Analog value of a rail [cell swings] from its weighted count of discharging cells.
 
     ``none``: identity; ``clip``: ``min(c, s)``; ``exponential``: ``s * (1 - exp(-c/s))``.
-    Negative inputs (possible only through noise) are returned unchanged. Vectorized.
+    Negative inputs are returned unchanged. Vectorized.
     """
     c = np.asarray(weighted_count, dtype=np.float64)
     if saturation == "none":
@@ -48,27 +51,28 @@ def analog(weighted_count, saturation: str, saturation_count: float):
                      f"got {saturation!r}")
 
 
-def add_read_noise(weighted_count, n_discharging, sigma: float, rng: np.random.Generator):
-    """Rail value with read noise: ``c + sigma * sqrt(n) * N(0, 1)`` [cell swings].
+def add_read_noise(value, weighted_count, sigma: float, rng: np.random.Generator):
+    """Rail value with read noise: ``value + sigma * sqrt(max(c, 0)) * N(0, 1)`` [cell swings].
 
-    ``n_discharging``: cells discharging the rail in this access (same shape as c). With
-    ``sigma = 0`` the value is returned unchanged (no random numbers drawn).
+    ``value``: the rail's analog value (after :func:`analog`); ``weighted_count``: its
+    (mismatch-weighted) count of discharging cells ``c``. With ``sigma = 0`` the value is
+    returned unchanged and no random numbers are drawn.
     """
-    c = np.asarray(weighted_count, dtype=np.float64)
+    v = np.asarray(value, dtype=np.float64)
     if sigma < 0:
         raise ValueError(f"bitline.read_noise_sigma: expected a number >= 0, got {sigma!r}")
     if sigma == 0:
-        return c
-    n = np.asarray(n_discharging, dtype=np.float64)
-    return c + sigma * np.sqrt(n) * rng.standard_normal(np.broadcast(c, n).shape)
+        return v
+    c = np.maximum(np.asarray(weighted_count, dtype=np.float64), 0.0)
+    return v + sigma * np.sqrt(c) * rng.standard_normal(np.broadcast(v, c).shape)
 
 
-def rail_value(weighted_count, n_discharging, card, rng: np.random.Generator | None = None):
-    """Steps 2-3 above with the card's ``bitline.*`` parameters."""
+def rail_value(weighted_count, card, rng: np.random.Generator | None = None):
+    """Steps 2-3 above (saturation, then read noise) with the card's ``bitline.*`` values."""
+    v = analog(weighted_count, card["bitline.saturation"], card["bitline.saturation_count"])
     sigma = float(card["bitline.read_noise_sigma"])
-    c = weighted_count
     if sigma > 0:
         if rng is None:
             raise ValueError("rail_value: read noise needs an rng")
-        c = add_read_noise(c, n_discharging, sigma, rng)
-    return analog(c, card["bitline.saturation"], card["bitline.saturation_count"])
+        v = add_read_noise(v, weighted_count, sigma, rng)
+    return v

@@ -16,6 +16,7 @@ import copy
 import difflib
 import math
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -91,6 +92,8 @@ class Param:
         elif base == "float":
             if isinstance(value, int):
                 value = float(value)
+            elif isinstance(value, str) and _FLOAT_RE.match(value.strip()):
+                value = float(value)   # YAML 1.1 reads 1e-5 (no dot) as a string
             if not isinstance(value, float) or not math.isfinite(value):
                 return value, f"expected {self._expect()}, got {value!r}"
         if self.lo is not None:
@@ -113,6 +116,9 @@ class Param:
         if self.type.endswith("|null"):
             s += " or null"
         return s
+
+
+_FLOAT_RE = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
 def _fmt(x: float) -> str:
@@ -175,7 +181,7 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
     _p("bitline.saturation_count", "float", "cells", "> 0",
        "headroom parameter of the curve (clip level, or exponential scale)", **_POS),
     _p("bitline.read_noise_sigma", "float", "cell swing", ">= 0",
-       "read noise per discharging cell per access (rail sigma = this * sqrt(discharging cells))",
+       "read noise per discharging cell per access (rail sigma = this * sqrt(weighted count))",
        **_NONNEG),
     _p("adc.sensing", "enum", "", "dual | differential",
        "each rail unsigned, or BL-BLB signed", choices=("dual", "differential")),
@@ -263,6 +269,10 @@ def _cross_checks(v: Callable[[str], Any]) -> list[tuple[str, str]]:
         errs.append(("adc.levels",
                      "expected an odd number of levels for differential sign_magnitude "
                      f"conversion (symmetric about 0), got {levels}"))
+    if levels is not None and levels > 2 ** v("adc.bits"):
+        errs.append(("adc.levels",
+                     f"expected at most 2**adc.bits = {2 ** v('adc.bits')} levels (the output "
+                     f"code has adc.bits bits), got {levels}"))
     if v("adc.sensing") == "differential" and v("adc.signed_format") == "sign_magnitude" \
             and levels is None and v("adc.bits") < 2:
         errs.append(("adc.bits",
@@ -304,6 +314,16 @@ class Card:
 
     def __delattr__(self, key):
         raise AttributeError("Card is immutable")
+
+    def __reduce__(self):
+        return (Card, (self._values, self._sources, self._name, self._path,
+                       self._description, self._references))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
 
     # --- access ---------------------------------------------------------------------
     @property
