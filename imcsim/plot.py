@@ -77,14 +77,18 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def _short(name: str) -> str:
-    return name
+def _short_names(dims) -> dict:
+    """Parameter paths shortened to their last part where that stays unambiguous
+    (``cell.mismatch_sigma`` -> ``mismatch_sigma``)."""
+    last = [str(d).rsplit(".", 1)[-1] for d in dims]
+    return {d: (s if last.count(s) == 1 else str(d)) for d, s in zip(dims, last)}
 
 
 def _point_labels(ds, dims) -> list[str]:
+    short = _short_names(dims)
     out = []
     for pos in np.ndindex(*[ds.sizes[d] for d in dims]):
-        out.append(", ".join(f"{_short(d)}={_fmt(ds[d].values[i])}" for d, i in zip(dims, pos)))
+        out.append(", ".join(f"{short[d]}={_fmt(ds[d].values[i])}" for d, i in zip(dims, pos)))
     return out
 
 
@@ -238,9 +242,9 @@ def _energy_breakdown(ds, fig, select):
             ax2.set_xticks(xb, labels, rotation=60, ha="right", fontsize=7)
         ax2.set_title("total per point", fontsize=9)
         ax2.grid(True, axis="y", alpha=0.3)
-        ax2.legend(fontsize=7, loc="best")
+        ax2.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
-        ax1.legend(fontsize=7, loc="best")
+        ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(_title(ds, "energy breakdown by component"))
 
 
@@ -297,6 +301,8 @@ def _accuracy_vs_param(ds, fig, select):
         ax.legend(fontsize=8, loc="best")
     if not _numeric(xv):
         ax.set_xticks(x, [_fmt(v) for v in xv], rotation=20, ha="right")
+    elif len(x) <= 12:
+        ax.set_xticks(x, [_fmt(v) for v in xv])
     ax.set_xlabel(xd)
     ax.set_ylabel("accuracy (mean +- std over trials)")
     ax.grid(True, alpha=0.3)
