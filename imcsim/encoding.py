@@ -1,0 +1,106 @@
+"""Input encodings: how an integer input vector becomes signed ternary planes.
+
+Each access applies one plane (values in {-1, 0, +1}: +1 drives read wordline 1, -1 read
+wordline 2, 0 neither) to one row group. The digital side adds the per-rail results of
+every plane with its place values:
+
+    y = sum_p ( s_bl[p] * BL_p - s_blb[p] * BLB_p )            (dual sensing)
+    y = sum_p   s[p] * (BL_p - BLB_p)                         (differential sensing)
+
+where BL_p (BLB_p) is the converted count of +1 (-1) products of plane p.
+
+=============  =====================  ======  ==========================================
+encoding       values of x            planes  place values
+=============  =====================  ======  ==========================================
+``ternary``    {-1, 0, 1}             1       1
+``binary``     {-1, +1} (bipolar)     1       1
+``unsigned<k>`` 0 .. 2**k - 1          k       2**p, plane p = bit p (values {0, 1})
+``signed<k>``  -2**(k-1) .. 2**(k-1)-1 k       two's complement: 2**p, top plane -2**(k-1)
+asymmetric     {-1, 0, 1} standing    2       plane 0 = (x == +1) as +1: s_bl = b*d,
+ (``asym``)    for {-c, 0, d}; w in           s_blb = a*d; plane 1 = (x == -1) as -1:
+               {-1,0,1} for {-a,0,b}          s_bl = a*c, s_blb = b*c (needs dual sensing)
+=============  =====================  ======  ==========================================
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+
+_PATTERN = re.compile(r"^(ternary|binary|unsigned(\d+)|signed(\d+))$")
+
+
+@dataclass(frozen=True)
+class Encoding:
+    name: str
+    kind: str            #: ternary | binary | unsigned | signed
+    bits: int            #: bits per input element in the buffers (ternary: 2)
+    planes: int
+    lo: int              #: smallest allowed value
+    hi: int              #: largest allowed value
+    s_bl: np.ndarray     #: (planes,) digital weight of the BL rail of each plane
+    s_blb: np.ndarray    #: (planes,) digital weight of the BLB rail of each plane
+    has_negative: bool   #: some plane carries -1 values (drives read wordline 2)
+    asym: tuple | None = None
+
+    @property
+    def symmetric(self) -> bool:
+        return bool(np.array_equal(self.s_bl, self.s_blb))
+
+    def check(self, x: np.ndarray, name: str = "x") -> None:
+        """Raise :class:`InputError` unless every element of ``x`` is allowed."""
+        if not np.all(np.isfinite(x)):
+            raise InputError(f"{name}: contains NaN or inf; {self.name} inputs are integers in [{self.lo}, {self.hi}]")
+        if x.dtype.kind == "f" and not np.all(x == np.round(x)):
+            bad = x[x != np.round(x)].flat[0].item()
+            raise InputError(f"{name}: value {bad!r} is not an integer; {self.name} inputs are integers in [{self.lo}, {self.hi}]")
+        if x.size:
+            lo, hi = x.min(), x.max()
+            if lo < self.lo or hi > self.hi:
+                bad = (lo if lo < self.lo else hi).item()
+                raise InputError(f"{name}: value {bad!r} outside the {self.name} range [{self.lo}, {self.hi}]")
+        if self.kind == "binary" and np.any(x == 0):
+            raise InputError(f"{name}: value 0 is not allowed for binary (bipolar) inputs; allowed {{-1, +1}}")
+
+    def planes_of(self, x: np.ndarray) -> np.ndarray:
+        """Signed ternary planes of integer inputs ``x`` (B, K) -> int8 (planes, B, K)."""
+        xi = x.astype(np.int64, copy=False)
+        if self.asym is not None:
+            return np.stack([(xi == 1), -(xi == -1).astype(np.int8)]).astype(np.int8)
+        if self.kind in ("ternary", "binary"):
+            return xi.astype(np.int8)[None]
+        k = self.bits
+        u = xi & ((1 << k) - 1)          # two's complement bit pattern for signed
+        return np.stack([((u >> p) & 1) for p in range(k)]).astype(np.int8)
+
+
+def parse_encoding(encoding: str, asym=None) -> Encoding:
+    """Parse ``ternary``, ``binary``, ``unsigned<k>`` or ``signed<k>`` (1 <= k <= 16)."""
+    m = _PATTERN.match(str(encoding))
+    if not m:
+        raise InputError(f"encoding: {encoding!r} is not one of ternary, binary, unsigned<k>, signed<k>")
+    if asym is not None:
+        if m.group(1) != "ternary":
+            raise InputError(f"asym: asymmetric scales need ternary inputs, got encoding {encoding!r}")
+        a, b, c, d = (float(v) for v in asym)
+        if min(a, b, c, d) <= 0:
+            raise InputError(f"asym: scales (a, b, c, d) must be > 0, got {asym!r}")
+        return Encoding("ternary", "ternary", 2, 2, -1, 1, np.array([b * d, a * c]),
+                        np.array([a * d, b * c]), True, (a, b, c, d))
+    if m.group(1) == "ternary":
+        one = np.ones(1)
+        return Encoding("ternary", "ternary", 2, 1, -1, 1, one, one, True)
+    if m.group(1) == "binary":
+        one = np.ones(1)
+        return Encoding("binary", "binary", 1, 1, -1, 1, one, one, True)
+    k = int(m.group(2) or m.group(3))
+    if not 1 <= k <= 16:
+        raise InputError(f"encoding: {encoding!r}: k must be in 1..16")
+    place = 2.0 ** np.arange(k)
+    if m.group(2):
+        return Encoding(encoding, "unsigned", k, k, 0, 2 ** k - 1, place, place, False)
+    place[-1] = -place[-1]
+    return Encoding(encoding, "signed", k, k, -(2 ** (k - 1)), 2 ** (k - 1) - 1, place, place, False)

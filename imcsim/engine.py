@@ -1,0 +1,415 @@
+"""The crossbar engine: integer matrix products simulated on IMC tiles, access by access.
+
+``ImcBackend.matmul(x, w, encoding=..., layer=...)`` is the seam the network layers call
+(``networks.ExactBackend`` answers the same call exactly). For each layer the backend
+keeps one chip instance: its weights mapped onto tiles (:mod:`imcsim.mapper`), the static
+non-idealities of the cells and ADCs it uses (drawn once from the backend's seed and the
+layer name) and the position of the layer in its noise stream. Every call then runs:
+
+1. the input is split into signed ternary planes (:mod:`imcsim.encoding`);
+2. per plane and row group, the mismatch-weighted number of discharging cells of every
+   column and rail is a dense product (BLAS, float32: counts are exact);
+3. the fused numba kernel (:mod:`imcsim.kernels`) saturates, adds read noise, converts
+   with the ADC and accumulates the digital partial sums with the planes' place values;
+4. slices of multi-bit weights are recombined with their place values;
+5. every event that costs energy is counted from the data (:mod:`imcsim.events`).
+
+Short cuts that change no result: with no mismatch the two rails of a column are packed in
+one float32 product (BL + (L+1) * BLB is exact below 2**24); with no non-ideality at all
+and an ADC that resolves every count, the conversion is the identity and the product is
+``x @ w`` directly (events are still counted from the data).
+
+Comparability with CrossSim: with ``adc.sensing: differential``, ``adc.signed_format:
+sign_magnitude`` (2**b - 1 levels over +-rows of the tile), ``tile.rows_per_access`` =
+``tile.rows``, ``unsigned<k>`` inputs (one plane and one conversion per input bit), this
+engine applies the same quantization as CrossSim's ``SignMagnitudeADC`` with the range
+option ``MAX`` (input-bit-sliced, ADC per slice), as long as 2**b - 2 <= 2 * rows (with more
+levels than counts our lsb stops at one cell and the result becomes exact).
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .encoding import Encoding, parse_encoding
+from .errors import InputError
+from .events import Events
+from .kernels import SATURATION_KINDS, convert_accumulate, gauss_table
+from .mapper import Mapping, map_layer, weight_slices
+from .tile import Tile
+
+#: float32 products are exact for integers below this bound
+_F32_EXACT = float(2 ** 24)
+#: float64 holds every integer below this bound
+_F64_EXACT = float(2 ** 53)
+
+
+def _load_card(hardware):
+    import device_models as dm
+
+    if isinstance(hardware, (str, bytes)) or hasattr(hardware, "__fspath__"):
+        return dm.load_card(hardware)
+    return hardware
+
+
+def _as_seedseq(seed) -> np.random.SeedSequence:
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None:
+        return np.random.SeedSequence()
+    if isinstance(seed, (int, np.integer)) and seed >= 0:
+        return np.random.SeedSequence(int(seed))
+    raise InputError(f"seed: expected a non-negative integer or numpy SeedSequence, got {seed!r}")
+
+
+def _child(ss: np.random.SeedSequence, *keys: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence(entropy=ss.entropy, spawn_key=tuple(ss.spawn_key) + keys)
+
+
+def _bits_for(bound: float) -> int:
+    """Bits of a two's complement integer holding every value in [-bound, bound]."""
+    return int(np.ceil(np.log2(2.0 * bound + 1.0))) if bound > 0 else 1
+
+
+@dataclass
+class _Physics:
+    """Card values the kernel needs, read once per backend."""
+
+    mismatch_sigma: float
+    fault_rate: float
+    fault_value: str
+    saturation: str
+    saturation_count: float
+    noise_sigma: float
+    adc_range: str
+    offset_sigma: float
+    gain_sigma: float
+
+    @classmethod
+    def from_card(cls, card) -> "_Physics":
+        return cls(
+            mismatch_sigma=float(card["cell.mismatch_sigma"]),
+            fault_rate=float(card["cell.fault_rate"]),
+            fault_value=str(card["cell.fault_value"]),
+            saturation=str(card["bitline.saturation"]),
+            saturation_count=float(card["bitline.saturation_count"]),
+            noise_sigma=float(card["bitline.read_noise_sigma"]),
+            adc_range=str(card["adc.range"]),
+            offset_sigma=float(card["adc.offset_sigma"]),
+            gain_sigma=float(card["adc.gain_sigma"]),
+        )
+
+
+@dataclass
+class _LayerState:
+    """One layer on one chip instance: mapped weights and static non-idealities."""
+
+    w: np.ndarray              # the weights as given (K, N)
+    encoding: Encoding
+    mapping: Mapping
+    place: np.ndarray          # (S,) place value of each weight slice
+    w_cols: np.ndarray         # (K, N*S) int8 cell values after faults
+    nnz_rows: np.ndarray       # (K,) nonzero cells per row (cells that can discharge)
+    q: tuple                   # (v_min, lsb, levels) of the ADC
+    lossless: bool             # conversion is the identity for every reachable count
+    packed: bool               # rails packed in one product (no mismatch)
+    pack_base: float
+    w_pos: np.ndarray | None   # (K, 2NS) or (K, NS) float32 products for +1 plane values
+    w_neg: np.ndarray | None   # same for -1 plane values
+    offset: np.ndarray         # (row_tiles, NS, 2) static ADC offsets [LSB]
+    gain: np.ndarray           # (row_tiles, NS, 2) static ADC gains
+    key: np.uint64             # noise stream key
+    out_bits: int
+    psum_bits: int
+    vec_offset: int = 0        # vectors already simulated (position in the noise stream)
+
+
+class ImcBackend:
+    """Simulated IMC hardware behind ``matmul``; one chip instance per backend.
+
+    Parameters
+    ----------
+    hardware : Card or str
+        A ``device_models`` card, a shipped card name or a path to a card file.
+    seed : int or numpy.random.SeedSequence
+        Chip instance and noise stream. Layer ``name`` draws its static state from
+        ``SeedSequence(seed).spawn_key + (crc32(name), 0)`` and its noise from ``(.., 1)``.
+    track_error : bool
+        Also compute the exact product of every call, for ``error_sums``.
+    chunk_bytes : int
+        Working memory per batch chunk [byte]; the batch streams through in chunks.
+    shortcuts : bool
+        Use the exact short cuts (rails packed in one product without mismatch; identity
+        conversion for ideal devices). They change no result; False runs the full
+        per-access path everywhere (tests use it to check that claim).
+    """
+
+    def __init__(self, hardware, seed=0, *, track_error: bool = True, chunk_bytes: int = 32 << 20,
+                 shortcuts: bool = True):
+        self.shortcuts = bool(shortcuts)
+        self.card = _load_card(hardware)
+        self.tile = Tile.from_card(self.card)
+        self.physics = _Physics.from_card(self.card)
+        self.seed = _as_seedseq(seed)
+        self.track_error = track_error
+        self.chunk_bytes = int(chunk_bytes)
+        self.events: dict[str, Events] = {}
+        self.mappings: dict[str, Mapping] = {}
+        self.error_sums: dict[str, tuple[float, float]] = {}
+        self._layers: dict[str, _LayerState] = {}
+
+    def reset(self) -> None:
+        """Clear the event and error totals (the chip instance is kept)."""
+        self.events.clear()
+        self.error_sums.clear()
+
+    # ------------------------------------------------------------------ public call
+    def matmul(self, x, w, *, encoding: str = "ternary", layer: str = "mvm", asym=None) -> np.ndarray:
+        """Simulate ``x @ w`` on the crossbar. x (B, K) integers in the encoding's range,
+        w (K, N) integers; returns float64 (B, N)."""
+        enc = parse_encoding(encoding, asym)
+        x = np.asarray(x)
+        w = np.asarray(w)
+        if x.ndim != 2 or w.ndim != 2:
+            raise InputError(f"x, w: expected 2-D arrays (B, K) and (K, N), got shapes {x.shape} and {w.shape}")
+        if x.shape[1] != w.shape[0]:
+            raise InputError(f"x, w: inner dimensions differ: x is {x.shape}, w is {w.shape}")
+        if x.dtype.kind not in "biuf" or w.dtype.kind not in "biuf":
+            raise InputError(f"x, w: expected numeric arrays, got dtypes {x.dtype} and {w.dtype}")
+        enc.check(x, "x")
+        state = self._state(layer, w, enc, x)
+        B = x.shape[0]
+        m = state.mapping
+        y = np.empty((B, m.N), dtype=np.float64)
+        ev = Events()
+        per_vec = enc.planes * m.K * 9 + enc.planes * 2 * m.columns * 4 + m.columns * 8 + 1
+        bc = max(1, min(B, self.chunk_bytes // per_vec))
+        for c0 in range(0, B, bc):
+            c1 = min(B, c0 + bc)
+            y[c0:c1] = self._run_chunk(state, x[c0:c1], ev)
+        if m.reload_rounds > 1:
+            ev.weight_writes += m.programmed_cells
+        self.events.setdefault(layer, Events()).__iadd__(ev)
+        if self.track_error:
+            ye = exact_product(x, w, enc)
+            e2 = float(np.sum((y - ye) ** 2))
+            r2 = float(np.sum(ye ** 2))
+            s = self.error_sums.get(layer, (0.0, 0.0))
+            self.error_sums[layer] = (s[0] + e2, s[1] + r2)
+        return y
+
+    # ------------------------------------------------------------------ chip state
+    def _state(self, name: str, w: np.ndarray, enc: Encoding, x: np.ndarray) -> _LayerState:
+        st = self._layers.get(name)
+        if st is not None:
+            if st.w is w or (st.w.shape == w.shape and np.array_equal(st.w, w)):
+                if st.encoding.name != enc.name or st.encoding.asym != enc.asym:
+                    raise InputError(f"layer {name!r}: called with encoding {enc.name} "
+                                     f"after {st.encoding.name}; one layer, one encoding")
+                return st
+            raise InputError(f"layer {name!r}: called with different weights than before; "
+                             "give every weight matrix its own layer name")
+        st = self._build(name, w, enc, x)
+        self._layers[name] = st
+        self.mappings[name] = st.mapping
+        return st
+
+    def _build(self, name: str, w: np.ndarray, enc: Encoding, x: np.ndarray) -> _LayerState:
+        import device_models as dm
+
+        if not np.all(np.isfinite(w)):
+            raise InputError("w: contains NaN or inf; weights are integers")
+        if w.dtype.kind == "f" and not np.all(w == np.round(w)):
+            bad = w[w != np.round(w)].flat[0].item()
+            raise InputError(f"w: value {bad!r} is not an integer")
+        wmax = float(np.abs(w).max()) if w.size else 0.0
+        if wmax > 2 ** 15:
+            raise InputError(f"w: value {wmax:g} exceeds the largest weight magnitude 2**15")
+        if enc.asym is not None and wmax > 1:
+            raise InputError("w: asymmetric scales need ternary weights in {-1, 0, 1}")
+        if enc.asym is not None and self.tile.sensing != "dual":
+            raise InputError("asym: asymmetric scales need per-rail digital scales, i.e. adc.sensing: dual")
+        xmax = max(abs(enc.lo), abs(enc.hi))
+        bound = w.shape[0] * xmax * wmax
+        if bound >= _F64_EXACT:
+            raise InputError(f"x, w: the product can reach {bound:g}, beyond exact float64 integers (2**53)")
+        cell = self.tile.cell_kind
+        w_cols, place = weight_slices(w, cell)
+        K, N = w.shape
+        S = place.size
+        m = map_layer(K, N, S, self.tile, enc.planes)
+        ph = self.physics
+        rng = np.random.default_rng(_child(self.seed, zlib.crc32(name.encode()), 0))
+        key = _child(self.seed, zlib.crc32(name.encode()), 1).generate_state(1, np.uint64)[0]
+        NS = m.columns
+        # static cell state: mismatch gains per rail, stuck-at faults
+        if ph.mismatch_sigma > 0:
+            g = dm.cells.draw_mismatch((K, NS), ph.mismatch_sigma, rng).astype(np.float32)
+        else:
+            g = None
+        if ph.fault_rate > 0:
+            w_cols, _ = dm.cells.draw_faults(w_cols, ph.fault_rate, ph.fault_value,
+                                              dm.cells.cell_levels(cell), rng)
+            w_cols = np.asarray(w_cols, dtype=np.int8)
+        # static ADC state: one ADC per (row tile, column tile, ADC of the tile, rail)
+        T = self.tile
+        n_adc = -(-T.columns // T.adc_share)
+        shape = (m.row_tiles, m.col_tiles, n_adc, 2)
+        n = int(np.prod(shape))
+        off = np.asarray(dm.adc.draw_offsets(n, ph.offset_sigma, rng), dtype=np.float64).reshape(shape)
+        gn = np.asarray(dm.adc.draw_gains(n, ph.gain_sigma, rng), dtype=np.float64).reshape(shape)
+        j = np.arange(NS)
+        ct, local = j // T.columns, (j % T.columns) // T.adc_share
+        offset = np.ascontiguousarray(off[:, ct, local, :])
+        gain = np.ascontiguousarray(gn[:, ct, local, :])
+        # ADC grid
+        gsize = m.groups[:, 1] - m.groups[:, 0]
+        lmax = int(gsize.max())
+        L = T.rows_per_access
+        if ph.adc_range == "calibrated":
+            max_count = self._calibrate(w_cols, enc, m, x)
+        else:
+            max_count = float(L)
+        qz = dm.adc.quantizer(self.card, max_count)
+        v_min, lsb, levels = float(qz[0]), float(qz[1]), int(qz[2])
+        m = replace(m, adc_max_count=float(max_count) if ph.adc_range != "clip" else float(self.card["adc.clip_count"]))
+        sat_ok = ph.saturation == "none" or (ph.saturation == "clip" and ph.saturation_count >= lmax)
+        lo_needed = -lmax if T.sensing == "differential" else 0
+        lossless = (g is None and ph.noise_sigma == 0 and sat_ok and ph.offset_sigma == 0
+                    and ph.gain_sigma == 0 and lsb == 1.0 and v_min == np.floor(v_min)
+                    and v_min <= lo_needed and v_min + (levels - 1) >= lmax)
+        wpos = (w_cols == 1)
+        wneg = (w_cols == -1)
+        lossless = lossless and self.shortcuts
+        packed = g is None and (lmax + 1) ** 2 < _F32_EXACT and self.shortcuts
+        pack_base = float(lmax + 1)
+        w_pos = w_neg = None
+        if not (lossless and enc.symmetric):
+            if packed:
+                w_pos = (wpos + pack_base * wneg).astype(np.float32)
+                w_neg = (wneg + pack_base * wpos).astype(np.float32) if enc.has_negative else None
+            else:
+                gg = g if g is not None else np.ones((K, NS, 2), np.float32)
+                w_pos = np.concatenate([gg[..., 0] * wpos, gg[..., 1] * wneg], axis=1).astype(np.float32)
+                w_neg = (np.concatenate([gg[..., 0] * wneg, gg[..., 1] * wpos], axis=1).astype(np.float32)
+                         if enc.has_negative else None)
+        out_bits = _bits_for(bound)
+        psum_bits = _bits_for(min(K, T.rows) * xmax)
+        return _LayerState(
+            w=w, encoding=enc, mapping=m, place=place, w_cols=w_cols,
+            nnz_rows=np.count_nonzero(w_cols, axis=1).astype(np.float64),
+            q=(v_min, lsb, levels), lossless=bool(lossless), packed=bool(packed),
+            pack_base=pack_base, w_pos=w_pos, w_neg=w_neg, offset=offset, gain=gain,
+            key=np.uint64(key), out_bits=out_bits, psum_bits=psum_bits)
+
+    def _calibrate(self, w_cols, enc: Encoding, m: Mapping, x: np.ndarray) -> float:
+        """ADC full scale from data: the largest per-access count (dual: per rail;
+        differential: |BL - BLB|) over the first 1024 vectors of the first call, ideal
+        devices. Stored in ``mappings[layer].adc_max_count``."""
+        planes = enc.planes_of(x[:1024])
+        P, B, K = planes.shape
+        a_pos = (planes == 1).reshape(P * B, K).astype(np.float32)
+        a_neg = (planes == -1).reshape(P * B, K).astype(np.float32)
+        wp = (w_cols == 1).astype(np.float32)
+        wn = (w_cols == -1).astype(np.float32)
+        best = 1.0
+        for s, e, _ in m.groups:
+            bl = a_pos[:, s:e] @ wp[s:e] + a_neg[:, s:e] @ wn[s:e]
+            blb = a_pos[:, s:e] @ wn[s:e] + a_neg[:, s:e] @ wp[s:e]
+            if self.tile.sensing == "dual":
+                best = max(best, float(bl.max(initial=0)), float(blb.max(initial=0)))
+            else:
+                best = max(best, float(np.abs(bl - blb).max(initial=0)))
+        return best
+
+    # ------------------------------------------------------------------ one chunk
+    def _run_chunk(self, st: _LayerState, x: np.ndarray, ev: Events) -> np.ndarray:
+        enc, m = st.encoding, st.mapping
+        planes = enc.planes_of(x)                      # (P, b, K) int8
+        P, b, K = planes.shape
+        NS, S, G = m.columns, st.place.size, m.groups.shape[0]
+        active_rows = np.count_nonzero(planes, axis=(0, 1)).astype(np.float64)
+        if st.lossless and enc.symmetric:
+            # conversion is the identity: sum_p s_p (plane_p @ w) = (sum_p s_p plane_p) @ w,
+            # and sum_p s_p plane_p is x itself for the symmetric encodings
+            if enc.asym is None:
+                colacc = _exact_cols(x, st.w_cols, float(np.abs(x).max(initial=0)) * K)
+            else:
+                colacc = np.tensordot(enc.s_bl, planes, 1) @ st.w_cols.astype(np.float64)
+        else:
+            colacc = np.zeros((b, NS), dtype=np.float64)
+            a_pos = (planes == 1).reshape(P * b, K).astype(np.float32)
+            a_neg = (planes == -1).reshape(P * b, K).astype(np.float32) if enc.has_negative else None
+            v_min, lsb, levels = st.q
+            ph = self.physics
+            table = gauss_table()
+            sat = SATURATION_KINDS[ph.saturation]
+            sat_s = ph.saturation_count if ph.saturation_count > 0 else 1.0
+            for gi in range(G):
+                s, e, t = (int(v) for v in m.groups[gi])
+                C = a_pos[:, s:e] @ st.w_pos[s:e]
+                if a_neg is not None:
+                    C += a_neg[:, s:e] @ st.w_neg[s:e]
+                convert_accumulate(C, P, b, NS, st.vec_offset, gi, G, st.packed, st.pack_base,
+                                   sat, sat_s, ph.noise_sigma, self.tile.sensing == "differential",
+                                   v_min, lsb, levels, st.offset[t], st.gain[t],
+                                   enc.s_bl, enc.s_blb, st.key, table, colacc)
+        st.vec_offset += b
+        y = colacc.reshape(b, m.N, S) @ st.place if S > 1 else colacc
+        # events, from the data of this chunk
+        acc = b * P * G
+        ev.vectors += b
+        ev.macs += b * K * m.N
+        ev.accesses += acc * m.col_tiles
+        ev.active_wordlines += active_rows.sum() * m.col_tiles
+        ev.discharges += float(active_rows @ st.nnz_rows)
+        ev.precharges += acc * NS * 2
+        ev.adc_conversions += acc * NS * m.rails
+        ev.accumulations += acc * NS
+        ev.input_bits += b * K * enc.bits * m.col_tiles
+        ev.output_bits += b * m.N * st.out_bits
+        ev.interconnect_bits += b * m.row_tiles * NS * st.psum_bits
+        return y
+
+
+def _exact_cols(x: np.ndarray, w_cols: np.ndarray, bound: float) -> np.ndarray:
+    """x @ w_cols exactly (float32 BLAS when every partial sum is exact, else float64)."""
+    if bound < _F32_EXACT:
+        return (x.astype(np.float32) @ w_cols.astype(np.float32)).astype(np.float64)
+    return x.astype(np.float64) @ w_cols.astype(np.float64)
+
+
+def exact_product(x: np.ndarray, w: np.ndarray, enc: Encoding) -> np.ndarray:
+    """The exact result the hardware approximates: x @ w, or with asymmetric scales
+    (w in {-1,0,1} standing for {-a,0,b}, x for {-c,0,d})."""
+    if enc.asym is not None:
+        a, b, c, d = enc.asym
+        xs = np.where(x > 0, d, np.where(x < 0, -c, 0.0))
+        ws = np.where(w > 0, b, np.where(w < 0, -a, 0.0))
+        return xs @ ws
+    bound = float(np.abs(x).max(initial=0)) * float(np.abs(w).max(initial=0)) * x.shape[1]
+    return _exact_cols(x, w, bound)
+
+
+def mvm(x, w, hardware, seed=0, encoding: str = "ternary", asym=None):
+    """Simulate one matrix product ``x @ w`` on a fresh chip instance.
+
+    Parameters
+    ----------
+    x : array (B, K) of integers in the range of ``encoding``
+    w : array (K, N) of integers (ternary {-1,0,1}, binary {-1,+1}, or signed k-bit)
+    hardware : Card or str (card name or path)
+    seed : int or SeedSequence, chip instance and noise stream
+    encoding : ``ternary``, ``binary``, ``unsigned<k>`` or ``signed<k>``
+    asym : (a, b, c, d) or None, asymmetric ternary scales
+
+    Returns
+    -------
+    y : float64 (B, N), integer-valued when no non-ideality acts
+    events : :class:`imcsim.events.Events`, totals over the B vectors
+    """
+    be = ImcBackend(hardware, seed, track_error=False)
+    y = be.matmul(x, w, encoding=encoding, layer="mvm", asym=asym)
+    return y, be.events["mvm"]
