@@ -230,7 +230,8 @@ for _path in SCHEMA:
 
 def parameter_table() -> list[tuple[str, str, str, str, str]]:
     """Every parameter path as ``(path, type, unit, allowed, description)``."""
-    return [(p.path, p.type, p.unit, p.allowed, p.description) for p in SCHEMA.values()]
+    return [(p.path, p.type.replace("|", " or "), p.unit, p.allowed, p.description)
+            for p in SCHEMA.values()]
 
 
 def format_parameter_table(markdown: bool = False) -> str:

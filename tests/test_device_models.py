@@ -572,3 +572,66 @@ def test_energy_models_and_timing():
     # enob null -> bits
     c2 = card.replace(**{"adc.energy_model": "walden", "adc.enob": None, "adc.bits": 5})
     assert adc.energy_per_conversion(c2) == pytest.approx(card["adc.walden_fom_fj"] * 32e-3)
+
+
+# --------------------------------------------------------------------------------------
+# more: docs in sync, pickling, YAML number forms, bitline order
+# --------------------------------------------------------------------------------------
+
+def test_docs_cards_md_lists_every_path_with_unit():
+    doc = (Path(__file__).parent.parent / "docs" / "cards.md")
+    if not doc.exists():
+        pytest.skip("docs/cards.md not present in this installation")
+    text = doc.read_text()
+    for path, typ, unit, allowed, desc in dm.parameter_table():
+        u = unit or "-"
+        row = f"| `{path}` | {typ} | {u} | {allowed.replace('|', '&#124;')} | {desc} |"
+        assert row in text, row
+    for name in ("tim_dnn_32nm", "xnor_sram_65nm", "ideal"):
+        assert f"`{name}`" in text
+
+
+def test_card_pickles_and_copies():
+    import copy
+    import pickle
+    card = dm.load_card("tim_dnn_32nm").replace(**{"adc.bits": 5})
+    assert pickle.loads(pickle.dumps(card)) == card
+    assert copy.deepcopy(card) == card
+
+
+def test_float_forms_accepted(tmp_path):
+    data = _card_dict()
+    data["cell"]["mismatch_sigma"]["value"] = "1e-3"    # YAML 1.1 reads this as a string
+    card = dm.load_card(_write(tmp_path, data))
+    assert card["cell.mismatch_sigma"] == 0.001
+    data["tile"]["rows"]["value"] = 256.0               # integral float for an int
+    assert dm.load_card(_write(tmp_path, data))["tile.rows"] == 256
+
+
+def test_levels_need_enough_bits():
+    card = dm.load_card("xnor_sram_65nm")
+    with pytest.raises(dm.CardError, match=r"^override: adc.levels: expected at most "
+                                           r"2\*\*adc.bits = 8 levels"):
+        card.replace(**{"adc.bits": 3})
+
+
+def test_rail_value_order_saturation_then_noise():
+    card = dm.load_card("ideal").replace(**{"bitline.saturation": "clip",
+                                            "bitline.saturation_count": 10.0})
+    c = np.array([0.0, 5.0, 12.0])
+    assert np.array_equal(bitline.rail_value(c, card), [0.0, 5.0, 10.0])
+    noisy = card.replace(**{"bitline.read_noise_sigma": 0.5})
+    c = np.full(200_000, 16.0)
+    v = bitline.rail_value(c, noisy, np.random.default_rng(3))
+    assert abs(v.mean() - 10.0) < 0.01              # noise added after the clip
+    assert abs(v.std() / (0.5 * 4.0) - 1) < 0.05    # sigma * sqrt(weighted count)
+    # no discharging cell: no noise
+    assert np.all(bitline.add_read_noise(np.zeros(10), np.zeros(10), 0.5,
+                                         np.random.default_rng(0)) == 0)
+
+
+def test_load_card_from_dict_and_card():
+    card = dm.load_card("ideal")
+    assert dm.load_card(card) is card
+    again = dm.load_card(card.to_source_dict())
+    assert again == card and again.path is None
