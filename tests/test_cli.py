@@ -1,0 +1,280 @@
+"""The imcsim command line, end to end on tiny studies with the real network, dataset,
+cards and engine: exit codes, files written, bad inputs, resume, dask workers."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from imcsim import cli
+from imcsim import study as st
+
+REPO = Path(__file__).resolve().parent.parent
+
+TINY = {
+    "study": "tiny",
+    "network": "tnn_mlp_digits",
+    "dataset": {"name": "digits", "split": "test", "limit": 24},
+    "hardware": "tim_dnn_32nm",
+    "sweep": {"adc.bits": [3, 4], "cell.mismatch_sigma": [0.0, 0.1]},
+    "trials": 2,
+    "seed": 11,
+    "outputs": {"dir": "out", "plots": ["pareto", "energy_breakdown", "accuracy_heatmap",
+                                        "accuracy_vs_param"]},
+}
+
+
+def write_study(tmp_path, doc=None, name="tiny.yaml", **kw):
+    doc = dict(TINY if doc is None else doc)
+    doc.update(kw)
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return p
+
+
+def run_cli(*args, cwd):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "imcsim.cli", *map(str, args)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def call(capsys, *args):
+    rc = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+# --------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """`imcsim run tiny.yaml` once in a subprocess (the real engine)."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    path = write_study(tmp)
+    proc = run_cli("run", path, cwd=tmp)
+    return tmp, path, proc
+
+
+def test_run_end_to_end(ran):
+    tmp, path, proc = ran
+    assert proc.returncode == 0, proc.stderr
+    out = tmp / "out"
+    assert (out / "tiny.nc").is_file()
+    assert len(list((out / "tiny.points").glob("point-*.nc"))) == 4
+    for kind in ("pareto", "energy_breakdown", "accuracy_heatmap", "accuracy_vs_param"):
+        png = out / f"tiny_{kind}.png"
+        assert png.is_file() and png.stat().st_size > 1000, kind
+    with xr.open_dataset(out / "tiny.nc") as ds:
+        assert ds["accuracy"].dims == ("adc.bits", "cell.mismatch_sigma", "trial")
+        assert ds.sizes["trial"] == 2
+        assert {"energy", "latency", "tops_per_watt", "mac_error_rms"} <= set(ds.data_vars)
+        assert ds.attrs["study"] == "tiny" and "adc.bits" in ds.attrs["study_text"]
+        acc = ds["accuracy"].values
+        assert np.all((acc >= 0) & (acc <= 1))
+    # the summary table and the plain progress lines (stderr is not a terminal)
+    assert "accuracy" in proc.stdout and "TOPS/W" in proc.stdout and "+-" in proc.stdout
+    assert "point 4/4 done" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_plot_verb(ran, capsys):
+    tmp, _, _ = ran
+    res = tmp / "out" / "tiny.nc"
+    rc, out, err = call(capsys, "plot", res, "--kind", "pareto", "-o", tmp / "p.png")
+    assert rc == 0 and (tmp / "p.png").stat().st_size > 1000
+    rc, out, err = call(capsys, "plot", res, "--kind", "energy_breakdown", "--select", "adc.bits=4")
+    assert rc == 0 and (tmp / "out" / "tiny_energy_breakdown.png").is_file()
+    rc, out, err = call(capsys, "plot", tmp / "missing.nc", "--kind", "pareto")
+    assert rc == 2 and "no such result file" in err
+
+
+def test_resume_computes_only_missing(ran, tmp_path):
+    """Interrupted run (points 1 and 3 never finished) + --resume == uninterrupted run."""
+    tmp, path, _ = ran
+    full = xr.open_dataset(tmp / "out" / "tiny.nc").load()
+    pdir = tmp_path / "out" / "tiny.points"
+    pdir.mkdir(parents=True)
+    for i in (0, 2):  # what an interrupted run left behind
+        (pdir / f"point-0000{i}.nc").write_bytes((tmp / "out" / "tiny.points" / f"point-0000{i}.nc").read_bytes())
+    (pdir / "manifest.json").write_bytes((tmp / "out" / "tiny.points" / "manifest.json").read_bytes())
+    proc = run_cli("run", path, "--resume", "--no-plots", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "2/4 points already on disk" in proc.stderr
+    assert proc.stderr.count(" done") == 2  # only the two missing points computed
+    resumed = xr.open_dataset(tmp_path / "out" / "tiny.nc").load()
+    for name in full.data_vars:
+        xr.testing.assert_identical(resumed[name], full[name])
+    assert not list((tmp_path / "out").glob("*.png"))
+
+
+def test_two_dask_workers_identical(ran, tmp_path):
+    """`--workers 2` (a local dask cluster of 2 processes) gives the in-process numbers."""
+    pytest.importorskip("distributed")
+    tmp, path, _ = ran
+    proc = run_cli("run", path, "--workers", "2", "--no-plots", "--out", tmp_path / "w", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    a = xr.open_dataset(tmp / "out" / "tiny.nc").load()
+    b = xr.open_dataset(tmp_path / "w" / "tiny.nc").load()
+    for name in a.data_vars:
+        xr.testing.assert_identical(a[name], b[name])
+
+
+def test_ctrl_c_keeps_points(tmp_path, capsys, monkeypatch):
+    """KeyboardInterrupt mid-run: exit 130, finished points stay, no result file."""
+    path = write_study(tmp_path, dataset={"name": "digits", "split": "test", "limit": 8},
+                       trials=1, outputs={"dir": str(tmp_path / "out"), "plots": []})
+    real = st.compute_point
+    calls = []
+
+    def interrupted(spec):
+        calls.append(spec["index"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(spec)
+
+    monkeypatch.setattr(st, "compute_point", interrupted)
+    rc, out, err = call(capsys, "run", path)
+    assert rc == 130 and "--resume" in err
+    assert len(list((tmp_path / "out" / "tiny.points").glob("point-*.nc"))) == 2
+    assert not (tmp_path / "out" / "tiny.nc").exists()
+    calls.clear()
+    rc, out, err = call(capsys, "run", path, "--resume", "--quiet")
+    assert rc == 0 and calls == [2, 3]
+
+
+# --------------------------------------------------------------------------- other verbs
+def test_version_and_help(capsys):
+    rc, out, err = call(capsys, "--version")
+    assert rc == 0 and out.startswith("imcsim ")
+    for verb in ("run", "validate", "plot", "list", "info"):
+        rc, out, err = call(capsys, verb, "--help")
+        assert rc == 0 and "examples:" in out, verb
+    rc, out, err = call(capsys, "--help")
+    assert rc == 0 and "examples:" in out
+
+
+def test_list_and_info(capsys):
+    rc, out, err = call(capsys, "list", "cards")
+    assert rc == 0 and "tim_dnn_32nm" in out.split()
+    rc, out, err = call(capsys, "list", "networks")
+    assert rc == 0 and "tnn_mlp_digits" in out.split()
+    rc, out, err = call(capsys, "list", "studies")
+    assert rc == 0 and "quickstart" in out.split()
+    rc, out, err = call(capsys, "list")
+    assert rc == 0 and "cards:" in out and "networks:" in out and "studies:" in out
+    rc, out, err = call(capsys, "info", "tim_dnn_32nm")
+    assert rc == 0 and "TOPS" in out
+    rc, out, err = call(capsys, "info", "tim_dnn_23nm")
+    assert rc == 2 and "did you mean 'tim_dnn_32nm'" in err
+
+
+def test_validate_shipped_studies(capsys):
+    for name in st.list_studies():
+        rc, out, err = call(capsys, "validate", name)
+        assert rc == 0, err
+        assert ": OK: study" in out
+
+
+# --------------------------------------------------------------------------- bad input
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+BAD = [
+    # (what, patch of the study or raw text, extra CLI args, expected key, expected text)
+    ("malformed yaml", "study: tiny\nnetwork: [tnn_mlp_digits\nhardware: x\n", (), ":3:", "malformed YAML"),
+    ("unknown top-level key", {"trails": 3}, (), ": trails: ", "unknown key; expected one of"),
+    ("unknown network", {"network": "tnn_mlp_digit"}, (), ": network: ",
+     "unknown network 'tnn_mlp_digit'; did you mean 'tnn_mlp_digits'"),
+    ("unknown card", {"hardware": "tim_dnn_32"}, (), ": hardware: ",
+     "unknown card 'tim_dnn_32'; did you mean 'tim_dnn_32nm'"),
+    ("path the card lacks", {"set": {"adc.bitz": 3}}, (), ": set: adc.bitz: ",
+     "has no parameter 'adc.bitz'"),
+    ("wrong type", {"sweep": {"adc.bits": [3, "four"]}}, (), ": sweep: adc.bits: ", "'four' rejected"),
+    ("empty sweep list", {"sweep": {"adc.bits": []}}, (), ": sweep: adc.bits: ",
+     "expected a non-empty list of values"),
+    ("trials < 1", {"trials": 0}, (), ": trials: ", "expected an integer >= 1, got 0"),
+    ("unwritable output dir", {"outputs": {"dir": "afile/results"}}, (), ": outputs: dir: ",
+     "cannot write to directory"),
+    ("scheduler not answering", {}, ("--scheduler", "tcp://127.0.0.1:{port}"), "--scheduler: ",
+     "did not answer"),
+]
+
+
+@pytest.mark.parametrize("what, patch, args, key, text", BAD, ids=[b[0] for b in BAD])
+def test_bad_input(tmp_path, capsys, monkeypatch, what, patch, args, key, text):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("not a directory")
+    if isinstance(patch, str):
+        path = tmp_path / "bad.yaml"
+        path.write_text(patch)
+    else:
+        path = write_study(tmp_path, name="bad.yaml", **patch)
+    args = [a.format(port=_free_port()) for a in args]
+    rc, out, err = call(capsys, "run", path, *args)
+    assert rc == 2, (what, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert key in lines[0] and text in lines[0], lines[0]
+    if "--scheduler" not in args:
+        assert str(path) in lines[0]
+    if what != "scheduler not answering":
+        rc2, _, err2 = call(capsys, "validate", path)
+        assert rc2 == 2 and err2.strip() == err.strip()
+
+
+def test_bad_input_subprocess_no_traceback(tmp_path):
+    path = write_study(tmp_path, trials=0)
+    proc = run_cli("run", path, cwd=tmp_path)
+    assert proc.returncode == 2
+    line = proc.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert line.startswith(f"imcsim: {path}:") and line.endswith("trials: expected an integer >= 1, got 0")
+
+
+def test_missing_study_file(tmp_path, capsys):
+    rc, out, err = call(capsys, "run", tmp_path / "nope.yaml")
+    assert rc == 2 and "no such study file" in err
+    rc, out, err = call(capsys, "run", "quickstrat")
+    assert rc == 2 and "did you mean 'quickstart'" in err
+
+
+def test_bad_points_stay_on_disk_after_bad_resume(tmp_path, capsys):
+    path = write_study(tmp_path, dataset={"name": "digits", "split": "test", "limit": 8},
+                       sweep={"adc.bits": [3, 4]}, trials=1,
+                       outputs={"dir": str(tmp_path / "out"), "plots": []})
+    rc, out, err = call(capsys, "run", path, "--quiet")
+    assert rc == 0
+    path2 = write_study(tmp_path, dataset={"name": "digits", "split": "test", "limit": 8},
+                        sweep={"adc.bits": [3, 4]}, trials=1, seed=99,
+                        outputs={"dir": str(tmp_path / "out"), "plots": []})
+    rc, out, err = call(capsys, "run", path2, "--resume")
+    assert rc == 2 and "different version of this study" in err
+    assert len(list((tmp_path / "out" / "tiny.points").glob("point-*.nc"))) == 2
+
+
+# --------------------------------------------------------------------------- shipped studies
+@pytest.mark.parametrize("name", ["quickstart", "adc_bits_sweep", "rows_per_access_sweep",
+                                  "variation_sweep", "binary_vs_ternary", "tim_dnn_peak"])
+def test_shipped_study_runs(tmp_path, name):
+    """Each shipped study runs as shipped, on a few samples and one trial to stay fast."""
+    doc = yaml.safe_load(st.resolve_study_path(name).read_text())
+    doc["dataset"]["limit"] = 12
+    doc["trials"] = 1
+    doc["outputs"]["dir"] = str(tmp_path)
+    ds = st.run_study(doc, progress=False)
+    assert (tmp_path / f"{name}.nc").is_file()
+    for kind in doc["outputs"]["plots"]:
+        assert (tmp_path / f"{name}_{kind}.png").is_file(), kind
+    assert np.isfinite(ds["energy_total"].values).all()
