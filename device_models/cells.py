@@ -3,7 +3,8 @@
 Ternary processing cell (TPC)
 -----------------------------
 Jain, Gupta, Raghunathan, "TiM-DNN: Ternary In-Memory Accelerator for Deep Neural
-Networks", IEEE TVLSI 28(7), 2020 (arXiv:1909.06892), Sec. III (TPC) and Fig. 3/4.
+Networks", IEEE TVLSI 28(7), 2020 (arXiv:1909.06892): the ternary processing cell and the
+TiM tile.
 
 * Storage: two SRAM bit-cells ``(Q1, Q2)`` hold a weight ``w`` in {-1, 0, +1}:
   ``+1 -> (1, 0)``, ``-1 -> (0, 1)``, ``0 -> (0, 0)`` (``(1, 1)`` is unused).
@@ -15,7 +16,7 @@ Networks", IEEE TVLSI 28(7), 2020 (arXiv:1909.06892), Sec. III (TPC) and Fig. 3/
   BLB, a zero product discharges nothing. With ``n`` cells on BL and ``k`` on BLB the
   column result is ``n - k``. See :func:`product_rail` and :func:`rail_counts`.
 
-Asymmetric ternary values (TiM-DNN Sec. V, weighted ternary systems)
+Asymmetric ternary values (TiM-DNN's asymmetric weighted ternary systems)
 --------------------------------------------------------------------
 Weights ``{-a, 0, b}`` are stored as {-1, 0, +1}; inputs ``{-c, 0, d}`` are applied as
 two *input planes*, one access each:

@@ -635,3 +635,59 @@ def test_load_card_from_dict_and_card():
     assert dm.load_card(card) is card
     again = dm.load_card(card.to_source_dict())
     assert again == card and again.path is None
+
+
+# --------------------------------------------------------------------------------------
+# reference access: the physics chain end to end
+# --------------------------------------------------------------------------------------
+
+from device_models import reference  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), B=st.integers(1, 4), Lp=st.integers(1, 128),
+       C=st.integers(1, 9))
+def test_ideal_access_is_exact(seed, B, Lp, C):
+    card = dm.load_card("ideal")
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-1, 2, size=(B, Lp))
+    w = rng.integers(-1, 2, size=(Lp, C))
+    y = reference.column_access(x, w, card)
+    assert np.array_equal(y, x @ w)
+    # zero-sigma draws change nothing
+    g = cells.draw_mismatch((Lp, C), 0.0, rng)
+    off = adc.draw_offsets((C, 2), 0.0, rng)
+    gn = adc.draw_gains((C, 2), 0.0, rng)
+    assert np.array_equal(reference.column_access(x, w, card, gains=g, adc_offsets=off,
+                                                  adc_gains=gn, rng=rng), x @ w)
+    wf, _ = cells.draw_faults(w, 0.0, "zero", (-1, 0, 1), rng)
+    assert np.array_equal(reference.column_access(x, wf, card), x @ w)
+
+
+def test_xnor_ideal_differential_access_is_exact():
+    card = dm.load_card("xnor_sram_65nm").replace(**{
+        "cell.mismatch_sigma": 0.0, "bitline.read_noise_sigma": 0.0, "adc.offset_sigma": 0.0,
+        "adc.gain_sigma": 0.0, "adc.levels": None, "adc.bits": 10, "adc.range": "full"})
+    rng = np.random.default_rng(0)
+    x = rng.choice([-1, 1], size=(5, 256))
+    w = rng.choice([-1, 1], size=(256, 64))
+    assert np.array_equal(reference.column_access(x, w, card), x @ w)
+    # with the shipped 11-level ADC the result is quantized to multiples of 8 within +-40
+    y = reference.column_access(x, w, dm.load_card("xnor_sram_65nm").replace(**{
+        "bitline.read_noise_sigma": 0.0, "cell.mismatch_sigma": 0.0}))
+    assert np.all(np.abs(y) <= 40) and np.all(y % 8 == 0)
+    exact = x @ w
+    inside = np.abs(exact) <= 36
+    assert np.all(np.abs(y - exact)[inside] <= 4)
+
+
+def test_tim_card_near_exact_without_analog_noise():
+    card = dm.load_card("tim_dnn_32nm").replace(**{
+        "cell.mismatch_sigma": 0.0, "bitline.read_noise_sigma": 0.0,
+        "bitline.saturation": "none"})
+    rng = np.random.default_rng(4)
+    x = rng.integers(-1, 2, size=(50, 16))
+    w = rng.integers(-1, 2, size=(16, 256))
+    y = reference.column_access(x, w, card)      # ADC: 4 bits, clip at 15, lsb = 1
+    n, k = cells.rail_counts(x, w)
+    assert np.array_equal(y, np.minimum(n, 15) - np.minimum(k, 15))
