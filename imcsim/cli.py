@@ -277,7 +277,7 @@ def _bad_input_types() -> tuple:
                        ("imcsim.plot", ("PlotError",)),
                        ("device_models", ("CardError",)),
                        ("networks", ("NetworkError", "NetworkFileError", "ZooError",
-                                     "DatasetError")),
+                                     "LayerError", "BackendError", "DatasetError")),
                        ("networks.datasets", ("DatasetError",)),
                        ("networks.zoo", ("ZooError", "UnknownNetwork"))):
         try:

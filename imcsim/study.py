@@ -1055,6 +1055,13 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
     _write_manifest(pdir, study, digest)
 
     todo = [p for p in points if p.index not in done]
+    if progress:
+        where = ("in-process" if workers is None and scheduler is None else
+                 f"{workers} local dask workers" if workers is not None else
+                 f"dask scheduler {scheduler}" if isinstance(scheduler, str) else "dask")
+        dims = " x ".join(f"{d.name}[{d.size}]" for d in study.dims) or "one point"
+        print(f"{study.name}: {n} point(s) ({dims}) x {study.trials} trial(s), "
+              f"{study.network} on {study.hardware}, {where}", file=stream, flush=True)
     bar = Progress(n, len(done), stream=stream, enabled=progress)
 
     def store(res, point):

@@ -275,7 +275,9 @@ def test_progress_plain_lines_and_summary(tmp_path, fake, capsys):
     buf = io.StringIO()
     run_study(study_doc(tmp_path), stream=buf, summary=True)
     lines = buf.getvalue().splitlines()
-    assert lines[0].startswith("point 1/4 done (adc.bits=3, cell.mismatch_sigma=0)")
+    assert lines[0] == ("tiny: 4 point(s) (adc.bits[2] x cell.mismatch_sigma[2]) x 2 trial(s), "
+                        "fake_mlp on tim_dnn_32nm, in-process")
+    assert lines[1].startswith("point 1/4 done (adc.bits=3, cell.mismatch_sigma=0)")
     assert "ETA" in lines[-1] and lines[-1].startswith("point 4/4 done")
     out = capsys.readouterr().out
     assert "accuracy" in out and "energy/inf" in out and "TOPS/W" in out and "+-" in out
