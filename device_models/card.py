@@ -63,6 +63,7 @@ class Param:
     lo_open: bool = False            #: lower bound excluded
     hi: float | None = None          #: upper bound (inclusive)
     choices: tuple = ()              #: enum values
+    split_bounds: bool = False       #: report lo and hi violations separately (">= lo" / "<= hi")
 
     def check(self, value: Any) -> tuple[Any, str | None]:
         """Return ``(normalized_value, None)`` or ``(value, 'expected ..., got ...')``."""
@@ -98,16 +99,20 @@ class Param:
                 return value, f"expected {self._expect()}, got {value!r}"
         if self.lo is not None:
             if value < self.lo or (self.lo_open and value == self.lo):
-                return value, f"expected {self._expect()}, got {value!r}"
+                return value, f"expected {self._expect(side='lo')}, got {value!r}"
         if self.hi is not None and value > self.hi:
-            return value, f"expected {self._expect()}, got {value!r}"
+            return value, f"expected {self._expect(side='hi')}, got {value!r}"
         return value, None
 
-    def _expect(self) -> str:
+    def _expect(self, side: str = "") -> str:
         base = self.type.split("|")[0]
         noun = {"int": "an integer", "float": "a number"}.get(base, base)
         parts = [noun]
-        if self.lo is not None and self.hi is not None:
+        if self.split_bounds and side == "hi":
+            parts.append(f"<= {_fmt(self.hi)}")
+        elif self.split_bounds and self.lo is not None:
+            parts.append(f"{'>' if self.lo_open else '>='} {_fmt(self.lo)}")
+        elif self.lo is not None and self.hi is not None:
             lo = _fmt(self.lo)
             parts.append(f"in {'(' if self.lo_open else '['}{lo}, {_fmt(self.hi)}]")
         elif self.lo is not None:
@@ -187,7 +192,8 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
        "each rail unsigned, or BL-BLB signed", choices=("dual", "differential")),
     _p("adc.kind", "enum", "", "flash | sar", "architecture (latency, FOM)",
        choices=("flash", "sar")),
-    _p("adc.bits", "int", "bit", "[1, 24]", "resolution", lo=1, hi=24),
+    _p("adc.bits", "int", "bit", ">= 1 (at most 24)", "resolution", lo=1, hi=24,
+       split_bounds=True),
     _p("adc.levels", "int|null", "", ">= 2 or null",
        "override of the number of levels (null: from bits and format)", lo=2),
     _p("adc.signed_format", "enum", "", "sign_magnitude | twos_complement",

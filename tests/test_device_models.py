@@ -126,7 +126,7 @@ def _err(tmp_path, mutate, fname="tim_dnn_32nm.yaml"):
 
 def test_bad_bits(tmp_path):
     def m(d): d["adc"]["bits"]["value"] = 0
-    assert _err(tmp_path, m) == "tim_dnn_32nm.yaml: adc.bits: expected an integer in [1, 24], got 0"
+    assert _err(tmp_path, m) == "tim_dnn_32nm.yaml: adc.bits: expected an integer >= 1, got 0"
 
 
 def test_unknown_key_suggests(tmp_path):
@@ -163,7 +163,7 @@ def test_wrong_type(tmp_path):
         "tim_dnn_32nm.yaml: chip.pipeline: expected true or false, got 'yes'"
 
     def m3(d): d["adc"]["bits"]["value"] = 3.5
-    assert "adc.bits: expected an integer in [1, 24], got 3.5" in _err(tmp_path, m3)
+    assert "adc.bits: expected an integer >= 1, got 3.5" in _err(tmp_path, m3)
 
 
 def test_negative_sigma(tmp_path):
@@ -229,7 +229,7 @@ def test_override_errors():
                              "(did you mean 'adc.bits'?)")
     with pytest.raises(dm.CardError) as ei:
         card.replace(**{"adc.bits": 0})
-    assert str(ei.value) == "override: adc.bits: expected an integer in [1, 24], got 0"
+    assert str(ei.value) == "override: adc.bits: expected an integer >= 1, got 0"
     with pytest.raises(dm.CardError) as ei:
         card.replace(**{"tile.rows_per_access": 300})
     assert str(ei.value).startswith("override: tile.rows_per_access: expected an integer in "
