@@ -384,10 +384,13 @@ def test_mismatch_zero_is_exact_one():
 
 def test_mismatch_sample_sigma():
     sigma = 0.07
-    g = cells.draw_mismatch((50_000,), sigma, np.random.default_rng(123))
-    assert g.shape == (50_000, 2)  # 1e5 samples over both rails
-    s = g.std(ddof=1)
-    assert abs(s / sigma - 1) < 0.05
+    g = cells.draw_mismatch((100, 1000), sigma, np.random.default_rng(123))
+    assert g.shape == (100, 1000, 2)  # 1e5 cells, both rails
+    for rail in (0, 1):
+        s = g[..., rail].std(ddof=1)
+        assert abs(s / sigma - 1) < 0.05
+    # rails are independent
+    assert abs(np.corrcoef(g[..., 0].ravel(), g[..., 1].ravel())[0, 1]) < 0.02
     assert abs(g.mean() - 1) < 4 * sigma / math.sqrt(g.size)
     # clipped at 0
     assert cells.draw_mismatch((1000,), 3.0, np.random.default_rng(0)).min() >= 0.0
@@ -409,6 +412,19 @@ def test_fault_fraction_binomial(value, expect):
     assert abs(mask.sum() - rate * n) <= 4 * math.sqrt(n * rate * (1 - rate))
     assert np.all(wf[mask] == expect)
     assert np.array_equal(wf[~mask], w[~mask])
+
+
+def test_fault_random_ternary_fraction_and_levels():
+    rate = 0.1
+    w = np.zeros((500, 200), dtype=np.int64)   # 1e5 cells
+    wf, mask = cells.draw_faults(w, rate, "random", cells.cell_levels("ternary"),
+                                 np.random.default_rng(9))
+    n = w.size
+    assert abs(mask.sum() - rate * n) <= 4 * math.sqrt(n * rate * (1 - rate))
+    m = mask.sum()
+    for lv in (-1, 0, 1):
+        cnt = (wf[mask] == lv).sum()
+        assert abs(cnt - m / 3) <= 4 * math.sqrt(m * (1 / 3) * (2 / 3))
 
 
 def test_fault_random_uniform_over_levels():
