@@ -565,6 +565,8 @@ def load_card(name_or_path: "str | os.PathLike | Card") -> Card:
         candidates = []
         if p.suffix in (".yaml", ".yml") or os.sep in s or "/" in s:
             candidates.append(p)
+            if p.suffix in (".yaml", ".yml") and p.name == s:   # bare "ideal.yaml"
+                candidates.append(_cards_dir() / s)
         else:
             candidates.append(_cards_dir() / f"{s}.yaml")
             candidates.append(p)
