@@ -411,7 +411,7 @@ class Card:
 
         ``card.replace(**{"adc.bits": 3})``. A value may also be given as
         ``{"value": v, "source": "..."}`` to record its source; otherwise the source is
-        ``assumption: override (was <old value>; <old source>)``.
+        ``assumption: set by override (card value was <old value>)``.
         """
         values = dict(self._values)
         sources = dict(self._sources)
@@ -426,7 +426,7 @@ class Card:
             if err:
                 raise CardError("override", path, err)
             if src is None:
-                src = f"assumption: override of {self._values[path]!r}"
+                src = f"assumption: set by override (card value was {self._values[path]!r})"
             elif not str(src).startswith(SOURCE_PREFIXES):
                 raise CardError("override", path,
                                 "expected a source starting with paper:, derived: or "
