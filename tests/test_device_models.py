@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import device_models as dm
 from device_models import adc, bitline, cells
-from device_models.card import SCHEMA, SECTIONS
+from device_models.card import SCHEMA
 
 CARDS_DIR = Path(dm.__file__).parent / "cards"
 ALL_CARDS = sorted(p.stem for p in CARDS_DIR.glob("*.yaml"))
