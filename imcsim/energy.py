@@ -547,11 +547,16 @@ def reload_weight_writes(card, mappings: Iterable, batch: int = 1) -> float:
 # workload-only estimate (layer shapes, no weights)
 # --------------------------------------------------------------------------------------
 
+def _bits_for(bound: float) -> int:
+    """Bits of a two's complement integer holding every value in [-bound, bound]."""
+    return int(math.ceil(math.log2(2.0 * bound + 1.0))) if bound > 0 else 1
+
+
 def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
-                    input_bits: int = TERNARY_BITS, output_bits: int = 8, slices: int = 1,
-                    input_density: float = PEAK_INPUT_DENSITY,
+                    input_bits: int = TERNARY_BITS, output_bits: int | None = None,
+                    slices: int = 1, input_density: float = PEAK_INPUT_DENSITY,
                     weight_density: float = PEAK_WEIGHT_DENSITY,
-                    partial_sum_bits: int = 16):
+                    partial_sum_bits: int | None = None, x_max: float = 1, w_max: float = 1):
     """ESTIMATED events and mapping of one layer from its shape alone (no weights, no data).
 
     Assumes each input plane value is nonzero with probability ``input_density`` and each
@@ -560,8 +565,13 @@ def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
     input_density * weight_density. Static counts (accesses, precharges, conversions,
     accumulations) follow the mapping. Buffer bits: ``input_bits`` per input element per
     column tile, ``output_bits`` per output; interconnect: ``partial_sum_bits`` per column
-    per row tile. Returns ``(events_per_inference: dict, mapping: dict)``.
+    per row tile (None: as the engine sizes them, from K, ``x_max`` and ``w_max``, the
+    largest input and weight magnitudes). Returns ``(events_per_inference, mapping)`` dicts.
     """
+    if output_bits is None:
+        output_bits = _bits_for(K * x_max * w_max)
+    if partial_sum_bits is None:
+        partial_sum_bits = _bits_for(min(K, int(_v(card, "tile.rows"))) * x_max)
     R, C = int(_v(card, "tile.rows")), int(_v(card, "tile.columns"))
     L = int(_v(card, "tile.rows_per_access"))
     rl = rails(card)
@@ -606,8 +616,9 @@ def estimate_workload(card, shapes: Iterable[dict], batch: int = 1,
     for s in shapes:
         s = dict(s)
         name = s.pop("name")
-        ev, mp = estimate_events(card, input_density=input_density,
-                                 weight_density=weight_density, **s)
+        s.setdefault("input_density", input_density)
+        s.setdefault("weight_density", weight_density)
+        ev, mp = estimate_events(card, **s)
         items.append((name, ev, mp))
         maps.append(mp)
     w = reload_weight_writes(card, maps, batch)
@@ -616,6 +627,40 @@ def estimate_workload(card, shapes: Iterable[dict], batch: int = 1,
         for (_, ev, mp) in items:
             ev["weight_writes"] = w * mp["K"] * mp["columns"] / total_cells
     return workload_cost(card, items, batch=batch)
+
+
+def network_shapes(network, input_density: float = PEAK_INPUT_DENSITY,
+                   weight_density: float = PEAK_WEIGHT_DENSITY) -> list[dict]:
+    """Layer shapes of a ``networks.Network`` (its ``quantized_layers()``) for
+    :func:`estimate_workload`: K, N, vectors, planes and buffer bits from the input encoding,
+    slices from the weight kind. Binary ({-1,+1}) inputs or weights are never zero, so
+    their density is 1 whatever is assumed."""
+    from .encoding import parse_encoding
+
+    out = []
+    for l in network.quantized_layers():
+        wk = str(getattr(l, "weight_kind", "ternary"))
+        asym = (1.0, 1.0, 1.0, 1.0) if wk == "asym_ternary" else None
+        enc = parse_encoding(l.encoding, asym)
+        slices, w_max = 1, 1
+        if wk.startswith("signed"):
+            k = int(wk[len("signed"):])
+            slices, w_max = k, 2 ** (k - 1)
+        x_max = max(abs(enc.lo), abs(enc.hi))
+        out.append(dict(
+            name=l.name, K=int(l.K), N=int(l.N), vectors=float(l.vectors), planes=enc.planes,
+            input_bits=enc.bits, slices=slices, x_max=x_max, w_max=w_max,
+            input_density=1.0 if enc.kind == "binary" else input_density,
+            weight_density=1.0 if wk == "binary" else weight_density))
+    return out
+
+
+def estimate_network(card, network, batch: int = 1, input_density: float = PEAK_INPUT_DENSITY,
+                     weight_density: float = PEAK_WEIGHT_DENSITY) -> WorkloadCost:
+    """ESTIMATED cost of a ``networks.Network`` from its layer shapes alone (works for the
+    zoo's workload-only entries, which have no weights): see :func:`estimate_workload`."""
+    shapes = network_shapes(network, input_density, weight_density)
+    return estimate_workload(card, shapes, batch=batch)
 
 
 # --------------------------------------------------------------------------------------

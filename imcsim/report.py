@@ -186,6 +186,50 @@ def point_dataset(card, layers: Sequence[tuple[str, Any, Any]], accuracy: Sequen
     return ds
 
 
+def estimate_dataset(network, hardware, batch: int = 1,
+                     input_density: float = _energy.PEAK_INPUT_DENSITY,
+                     weight_density: float = _energy.PEAK_WEIGHT_DENSITY,
+                     attrs: dict | None = None) -> xr.Dataset:
+    """ESTIMATED dataset of a network from its layer shapes alone (no weights, no data):
+    the zoo's workload-only entries, or any network before it is trained.
+
+    Same schema as :func:`imcsim.simulate` with one trial whose ``accuracy`` and
+    ``mac_error_rms`` are NaN; events from the mapping and the assumed densities
+    (:func:`imcsim.energy.estimate_network`); the attrs ``estimate`` says so.
+    """
+    import device_models as dm
+
+    card = dm.load_card(hardware)
+    if isinstance(network, str):
+        import networks
+        network = networks.zoo.load(network)
+    shapes = _energy.network_shapes(network, input_density, weight_density)
+    if not shapes:
+        raise ValueError(f"network {getattr(network, 'name', '')!r} has no quantized layer to cost")
+    items, maps = [], []
+    for sh in shapes:
+        sh = dict(sh)
+        name = sh.pop("name")
+        ev, mp = _energy.estimate_events(card, **sh)
+        items.append((name, ev, mp))
+        maps.append(mp)
+    writes = _energy.reload_weight_writes(card, maps, batch)
+    if writes:
+        total = sum(mp["K"] * mp["columns"] for mp in maps)
+        for _, ev, mp in items:
+            ev["weight_writes"] = writes * mp["K"] * mp["columns"] / total
+    base = {
+        "network": str(getattr(network, "name", "")),
+        "estimate": (f"ESTIMATE from layer shapes only: inputs nonzero with probability "
+                     f"{input_density:g}, weights {weight_density:g} (binary operands: 1), "
+                     f"independent; no accuracy"),
+        "seed": "",
+        "study": "",
+    }
+    base.update(attrs or {})
+    return point_dataset(card, items, [np.nan], None, batch=batch, attrs=base)
+
+
 # --------------------------------------------------------------------------------------
 # stacking points along sweep dimensions
 # --------------------------------------------------------------------------------------

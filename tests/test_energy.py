@@ -267,3 +267,21 @@ def test_area_breakdown_sums_to_the_chip_area():
         assert set(a) == set(energy.AREA_COMPONENTS)
         assert sum(a.values()) == pytest.approx(energy.chip_area_mm2(card))
     assert math.isclose(energy.area_breakdown(TIM)["cells"], 32 * 256 * 256 * 0.45e-6)
+
+
+def test_workload_only_zoo_network_estimate():
+    networks = pytest.importorskip("networks")
+    from imcsim import report
+
+    net = networks.zoo.load("alexnet")
+    assert not net.has_weights
+    shapes = energy.network_shapes(net)
+    assert [s["name"] for s in shapes] == [l.name for l in net.quantized_layers()]
+    a = energy.estimate_network(TIM, net, batch=4)
+    d = energy.estimate_network(DIG, net, batch=4)
+    assert a.reload_rounds > 1                     # AlexNet does not fit 32 tiles
+    assert a.macs == pytest.approx(sum(l.macs for l in net.quantized_layers()))
+    assert d.energy_pj > a.energy_pj and a.throughput > d.throughput
+    ds = report.estimate_dataset(net, TIM, batch=4)
+    assert "ESTIMATE" in ds.attrs["estimate"] and np.isnan(ds.accuracy).all()
+    assert float(ds.energy_total) == pytest.approx(a.energy_pj)
