@@ -1,0 +1,148 @@
+"""The exact digital backend: the reference for every matrix product a quantized layer asks for.
+
+``ExactBackend().matmul(x, w, encoding="ternary", layer="fc1", asym=None)`` returns the
+float64 ``(B, N)`` product ``x @ w`` of integer inputs and integer weights, exactly (each
+partial sum is an integer below 2**53, so float64 arithmetic is exact whatever the
+summation order).  With ``asym=(a, b, c, d)`` the weights in {-1,0,1} stand for
+{-a, 0, b} and the inputs in {-1,0,1} for {-c, 0, d}; the result is real.
+
+Binary x binary products (``encoding="binary"``, weights in {-1,+1}) can run on a
+bit-packed XNOR/popcount kernel (numba), as in daBNN / BitFlow / XOR-Net:
+``x . w = K - 2 * popcount(xbits XOR wbits)``; ``ExactBackend(packed=True)``.
+
+The same call is served by the IMC backend of ``imcsim`` (``imcsim.ImcBackend``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .quant import parse_encoding
+
+__all__ = ["ExactBackend", "BackendError", "xnor_popcount_matmul"]
+
+
+class BackendError(ValueError):
+    """Bad arguments to ``matmul`` (shape, encoding, values)."""
+
+
+class ExactBackend:
+    """Exact integer backend with per-layer event totals.
+
+    ``events[layer]`` is a dict with ``vectors`` (rows of x), ``macs`` (K*N per vector)
+    and ``calls``; ``reset()`` clears it.
+    """
+
+    name = "exact"
+
+    def __init__(self, check: bool = True, packed: bool = False):
+        self.check = check
+        self.packed = packed
+        self.events: dict = {}
+
+    def reset(self) -> None:
+        self.events.clear()
+
+    def matmul(self, x, w, encoding: str = "ternary", layer: str = "layer", asym=None):
+        x = np.asarray(x)
+        w = np.asarray(w)
+        if x.ndim != 2 or w.ndim != 2:
+            raise BackendError(f"layer {layer!r}: matmul needs 2-D x (B, K) and w (K, N); got {x.shape} and {w.shape}")
+        if x.shape[1] != w.shape[0]:
+            raise BackendError(f"layer {layer!r}: x has K={x.shape[1]} but w has K={w.shape[0]}")
+        try:
+            kind, bits, lo, hi = parse_encoding(encoding)
+        except ValueError as e:
+            raise BackendError(f"layer {layer!r}: {e}") from None
+        if self.check:
+            _check_ints(x, lo, hi, f"layer {layer!r}: x ({encoding})", binary=(kind == "binary"))
+            if asym is not None:
+                _check_ints(w, -1, 1, f"layer {layer!r}: w (asym)")
+                if kind not in ("ternary", "binary"):
+                    raise BackendError(f"layer {layer!r}: asym needs ternary or binary inputs, got {encoding}")
+            else:
+                _check_ints(w, None, None, f"layer {layer!r}: w")
+        if asym is not None:
+            a, b, c, d = (float(v) for v in asym)
+            wv = np.where(w > 0, b, np.where(w < 0, -a, 0.0))
+            xv = np.where(x > 0, d, np.where(x < 0, -c, 0.0))
+            y = xv @ wv
+        elif self.packed and kind == "binary" and _is_binary(w):
+            y = xnor_popcount_matmul(x, w)
+        else:
+            y = x.astype(np.float64) @ w.astype(np.float64)
+        ev = self.events.setdefault(layer, {"vectors": 0, "macs": 0, "calls": 0})
+        ev["vectors"] += int(x.shape[0])
+        ev["macs"] += int(x.shape[0]) * int(w.shape[0]) * int(w.shape[1])
+        ev["calls"] += 1
+        return np.asarray(y, dtype=np.float64)
+
+
+def _is_binary(a):
+    return bool(np.all((a == 1) | (a == -1)))
+
+
+def _check_ints(a, lo, hi, what, binary=False):
+    if a.dtype.kind == "f":
+        if not np.all(np.isfinite(a)):
+            raise BackendError(f"{what}: contains NaN or inf")
+        if not np.all(a == np.round(a)):
+            raise BackendError(f"{what}: values must be integers")
+    elif a.dtype.kind not in "iub":
+        raise BackendError(f"{what}: dtype {a.dtype} is not numeric")
+    if a.size == 0:
+        return
+    if binary:
+        if not _is_binary(a):
+            raise BackendError(f"{what}: binary values must be -1 or +1")
+    elif lo is not None and (a.min() < lo or a.max() > hi):
+        raise BackendError(f"{what}: values must lie in [{lo}, {hi}], found [{a.min()}, {a.max()}]")
+
+
+# --------------------------------------------------------------------------- XNOR/popcount
+try:  # numba is a dependency, but keep the backend usable if it fails to import
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def _xnor_kernel(xp, wp, K, out):  # pragma: no cover - compiled
+        B, nw = xp.shape
+        N = wp.shape[0]
+        for i in range(B):
+            for j in range(N):
+                cnt = 0
+                for k in range(nw):
+                    v = xp[i, k] ^ wp[j, k]
+                    # popcount (SWAR)
+                    v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
+                    v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
+                    v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+                    cnt += (v * np.uint64(0x0101010101010101)) >> np.uint64(56)
+                out[i, j] = K - 2 * cnt
+        return out
+except Exception:  # pragma: no cover
+    _xnor_kernel = None
+
+
+def _pack(bits01):
+    """Pack a (R, K) {0,1} array into (R, ceil(K/64)) uint64 words (padding bits 0)."""
+    R, K = bits01.shape
+    nw = (K + 63) // 64
+    padded = np.zeros((R, nw * 64), dtype=np.uint8)
+    padded[:, :K] = bits01
+    by = np.packbits(padded, axis=1, bitorder="little")          # (R, nw*8) bytes
+    return np.ascontiguousarray(by).view(np.uint64).reshape(R, nw)
+
+
+def xnor_popcount_matmul(x, w):
+    """Exact ``x @ w`` for x, w in {-1,+1} by bit packing (+1 -> bit 1) and XOR/popcount.
+
+    Padding bits are 0 in both operands, so they never count as a mismatch."""
+    x = np.asarray(x)
+    w = np.asarray(w)
+    K = x.shape[1]
+    xp = _pack((x > 0).astype(np.uint8))
+    wp = _pack((w.T > 0).astype(np.uint8))
+    out = np.empty((x.shape[0], w.shape[1]), dtype=np.int64)
+    if _xnor_kernel is None:  # pragma: no cover
+        return x.astype(np.float64) @ w.astype(np.float64)
+    _xnor_kernel(xp, wp, K, out)
+    return out.astype(np.float64)

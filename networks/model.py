@@ -1,0 +1,423 @@
+"""The model container and the network file format.
+
+A :class:`Network` is an ordered list of layers (residual blocks hold their own lists).
+``forward(x, backend)`` runs it; quantized layers get their integer products from the
+backend.  With ``fold=True`` (default) a quantized layer followed by an optional
+BatchNorm and a Sign / Ternarize / Uniform activation is evaluated as per-channel
+thresholds on the integer accumulator (BN folded), which is the form an accelerator
+uses; ``fold=False`` applies scale, BN and activation in float one after the other
+(same result up to ties at a threshold).
+
+Network file (YAML, safe-loaded; unknown keys are errors)::
+
+    format: imcsim-network/1
+    name: tnn_mlp_digits
+    description: ...
+    input_shape: [1, 8, 8]          # one sample, channels first
+    classes: 10
+    dataset: digits                 # optional
+    weights: tnn_mlp_digits.npz     # relative to the YAML file; null = workload only
+    meta: {...}                     # free-form (accuracy, training command, ...)
+    layers:
+      - {type: dense, name: fc1, in: 64, out: 128, weights: ternary, inputs: unsigned4, input_clip: 0.9375}
+      - {type: batchnorm, name: bn1}
+      - {type: ternarize, name: act1, delta: 0.5}
+      - {type: residual, name: block1, body: [...], shortcut: [...]}
+
+Weights file (``.npz``, read with ``allow_pickle=False``): one array per
+``<layer>.<key>``: quantized linear layers ``w_int`` (int8 codes, layer layout) and
+``w_scale`` (per output channel) or ``asym`` ([a, b]); full-precision ones ``weight``;
+``bias`` when the layer has one; batch norms ``gamma``, ``beta``, ``mean``, ``var``.
+Floats are stored as float32 and computed in float64.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .backend import ExactBackend
+from .layers import (LAYER_TYPES, Activation, BatchNorm, Context, Layer, LayerError, NetworkError, Residual,
+                     _Linear, fold, threshold_activation)
+
+FORMAT = "imcsim-network/1"
+
+__all__ = ["Network", "NetworkFileError", "load_network", "save_network", "build_layers",
+           "run_sequence", "train_sequence", "backward_sequence"]
+
+
+class NetworkFileError(NetworkError):
+    """A network file or its weights file is invalid; the message names file, layer, key."""
+
+
+# ==================================================================================== execution
+def _fusable(layers, i, ctx):
+    """Length of the fused group starting at i (3, 2) or 0."""
+    l = layers[i]
+    if not (ctx.fold and isinstance(l, _Linear) and l.quantized):
+        return 0, None, None
+    j = i + 1
+    bn = None
+    if j < len(layers) and isinstance(layers[j], BatchNorm):
+        bn = layers[j]
+        j += 1
+    if j < len(layers) and isinstance(layers[j], Activation) and layers[j].foldable:
+        return j + 1 - i, bn, layers[j]
+    return 0, None, None
+
+
+def run_sequence(layers, x, ctx):
+    i = 0
+    while i < len(layers):
+        n, bn, act = _fusable(layers, i, ctx)
+        l = layers[i]
+        if n:
+            B = x.shape[0]
+            z = l.accumulate(x, ctx)
+            if bn is not None and not bn.has_weights():
+                raise LayerError(f"layer {bn.name!r} has no weights (workload-only network?)")
+            A, Bc = fold(l, bn, act)
+            x = l._unrows(threshold_activation(z, A, Bc, act), B)
+            i += n
+        else:
+            x = l.forward(x, ctx)
+            i += 1
+    return x
+
+
+def train_sequence(layers, x):
+    for l in layers:
+        x = l.train_forward(x)
+    return x
+
+
+def backward_sequence(layers, g, need_input_grad=True):
+    for k in range(len(layers) - 1, -1, -1):
+        g = layers[k].backward(g, need_input_grad=(need_input_grad or k > 0))
+    return g
+
+
+def _walk(layers):
+    for l in layers:
+        yield l
+        if l.children():
+            yield from _walk(l.children())
+
+
+# ==================================================================================== container
+class Network:
+    """An ordered network of layers; see the module docstring."""
+
+    def __init__(self, layers, input_shape, name="network", classes=None, description="",
+                 dataset=None, meta=None):
+        self.layers = list(layers)
+        self.input_shape = tuple(int(v) for v in input_shape)
+        self.name = str(name)
+        self.description = str(description or "")
+        self.dataset = dataset
+        self.meta = dict(meta or {})
+        names = {}
+        for l in _walk(self.layers):
+            if not isinstance(l, Layer):
+                raise LayerError(f"network {name!r}: {l!r} is not a layer")
+            if l.name in names:
+                raise LayerError(f"network {name!r}: layer name {l.name!r} is used twice")
+            names[l.name] = l
+        self._by_name = names
+        s = self.input_shape
+        for l in self.layers:
+            s = l.build(s)
+        self.output_shape = tuple(s)
+        self.classes = int(classes) if classes is not None else int(np.prod(self.output_shape))
+
+    # -- info ------------------------------------------------------------------------------
+    def __getitem__(self, name) -> Layer:
+        return self._by_name[name]
+
+    def all_layers(self):
+        """Every layer, depth first (residual blocks and their children included)."""
+        return list(_walk(self.layers))
+
+    def quantized_layers(self):
+        """Layers that call ``backend.matmul`` (in execution order), each with ``name``,
+        ``K``, ``N``, ``vectors`` (matrix rows per inference: 1 for dense, output positions
+        for conv), ``macs``, ``encoding`` (input encoding), ``weight_kind`` and ``info()``."""
+        return [l for l in _walk(self.layers) if isinstance(l, _Linear) and l.quantized]
+
+    def linear_layers(self):
+        """All dense/conv layers, quantized or full precision (digital)."""
+        return [l for l in _walk(self.layers) if isinstance(l, _Linear)]
+
+    @property
+    def has_weights(self) -> bool:
+        return all(l.has_weights() for l in _walk(self.layers))
+
+    def summary(self) -> str:
+        rows = [f"{self.name}: input {self.input_shape} -> {self.output_shape}"
+                f"{'' if self.has_weights else ' (workload only, no weights)'}"]
+        for l in _walk(self.layers):
+            extra = ""
+            if isinstance(l, _Linear):
+                extra = (f" K={l.K} N={l.N} vectors={l.vectors} weights={l.wq.spec} inputs={l.iq.spec}"
+                         + ("" if l.quantized else " (digital)"))
+            rows.append(f"  {l.type:10s} {l.name:14s} {str(l.out_shape):16s}{extra}")
+        return "\n".join(rows)
+
+    def __repr__(self):
+        return f"Network({self.name!r}, layers={len(self.layers)}, quantized={len(self.quantized_layers())})"
+
+    # -- inference -------------------------------------------------------------------------
+    def _prepare(self, x):
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 0:
+            raise LayerError(f"network {self.name!r}: input must have a batch axis")
+        if x.shape[1:] != self.input_shape:
+            if int(np.prod(x.shape[1:])) != int(np.prod(self.input_shape)):
+                raise LayerError(f"network {self.name!r}: expects samples of shape {self.input_shape}, "
+                                 f"got {x.shape[1:]}")
+            x = x.reshape((x.shape[0],) + self.input_shape)
+        return x
+
+    def forward(self, x, backend=None, fold: bool = True):
+        """Logits (B, classes) float64; ``backend`` defaults to a fresh ExactBackend."""
+        if not self.has_weights:
+            raise LayerError(f"network {self.name!r} has no weights (workload-only entry); "
+                             f"call init(seed) for random weights")
+        ctx = Context(ExactBackend() if backend is None else backend, fold)
+        out = run_sequence(self.layers, self._prepare(x), ctx)
+        return out.reshape(out.shape[0], -1)
+
+    def predict(self, x, backend=None, fold: bool = True):
+        return np.argmax(self.forward(x, backend, fold), axis=1)
+
+    def accuracy(self, x, y, backend=None, fold=True) -> float:
+        return float(np.mean(self.predict(x, backend, fold) == np.asarray(y)))
+
+    # -- training --------------------------------------------------------------------------
+    def init(self, seed=0):
+        """Random latent weights (and frozen inference form); returns self."""
+        rng = np.random.default_rng(seed)
+        for l in _walk(self.layers):
+            l.init(rng)
+        return self
+
+    def freeze(self):
+        for l in _walk(self.layers):
+            if isinstance(l, _Linear):
+                l.freeze()
+
+    def thaw(self):
+        for l in _walk(self.layers):
+            if isinstance(l, _Linear):
+                l.thaw()
+
+    def parameters(self):
+        """``[(attribute, layer), ...]`` of trainable arrays."""
+        out = []
+        for l in _walk(self.layers):
+            out.extend(l.parameters())
+        return out
+
+    def train_forward(self, x):
+        return train_sequence(self.layers, self._prepare(x)).reshape(x.shape[0], -1)
+
+    def backward(self, g):
+        g = g.reshape((g.shape[0],) + self.output_shape)
+        backward_sequence(self.layers, g, need_input_grad=False)
+
+    # -- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        out = {}
+        for l in _walk(self.layers):
+            for k, v in l.state().items():
+                out[f"{l.name}.{k}"] = v
+        return out
+
+    def load_state_dict(self, arrays: dict, source: str = "weights"):
+        """Set every layer from ``{'<layer>.<key>': array}``; shape errors name layer,
+        key, expected and found shape."""
+        seen = set()
+        for l in _walk(self.layers):
+            exp = l.expected_state()
+            got = {}
+            for k, (shape, kind) in exp.items():
+                key = f"{l.name}.{k}"
+                if key not in arrays:
+                    raise NetworkFileError(f"{source}: layer {l.name!r}: missing array {key!r} "
+                                           f"(expected shape {tuple(shape)})")
+                a = np.asarray(arrays[key])
+                if tuple(a.shape) != tuple(shape):
+                    raise NetworkFileError(f"{source}: layer {l.name!r}: {k!r} has the wrong shape: expected "
+                                           f"{tuple(shape)}, found {tuple(a.shape)}")
+                if kind == "i" and a.dtype.kind not in "iu":
+                    raise NetworkFileError(f"{source}: layer {l.name!r}: {k!r} must be integer, found {a.dtype}")
+                if kind == "f" and a.dtype.kind not in "fiu":
+                    raise NetworkFileError(f"{source}: layer {l.name!r}: {k!r} must be numeric, found {a.dtype}")
+                if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+                    raise NetworkFileError(f"{source}: layer {l.name!r}: {k!r} contains NaN or inf")
+                got[k] = a
+                seen.add(key)
+            if exp:
+                try:
+                    l.load_state(got)
+                except LayerError as e:
+                    raise NetworkFileError(f"{source}: {e}") from None
+        extra = sorted(set(arrays) - seen)
+        if extra:
+            raise NetworkFileError(f"{source}: unexpected arrays {extra} (no such layer/key in the network)")
+
+    def spec(self) -> dict:
+        d = {"format": FORMAT, "name": self.name, "description": self.description,
+             "input_shape": list(self.input_shape), "classes": self.classes}
+        if self.dataset is not None:
+            d["dataset"] = self.dataset
+        d["layers"] = [l.spec() for l in self.layers]
+        if self.meta:
+            d["meta"] = self.meta
+        return d
+
+    def copy(self):
+        net = from_spec(self.spec())
+        if self.has_weights:
+            net.load_state_dict(self.state_dict())
+        return net
+
+
+# ==================================================================================== file format
+_LAYER_KEYS = {
+    "dense": {"in": "in_features", "out": "out_features", "weights": "weights", "inputs": "inputs",
+              "bias": "bias", "input_clip": "input_clip", "input_delta": "input_delta"},
+    "conv2d": {"in": "in_channels", "out": "out_channels", "kernel": "kernel", "stride": "stride",
+               "padding": "padding", "weights": "weights", "inputs": "inputs", "bias": "bias",
+               "input_clip": "input_clip", "input_delta": "input_delta"},
+    "batchnorm": {"channels": "channels", "eps": "eps", "momentum": "momentum"},
+    "sign": {}, "relu": {}, "flatten": {},
+    "ternarize": {"delta": "delta"},
+    "uniform": {"bits": "bits", "clip": "clip"},
+    "maxpool": {"kernel": "kernel", "stride": "stride", "padding": "padding"},
+    "avgpool": {"kernel": "kernel", "stride": "stride", "padding": "padding"},
+}
+_REQUIRED = {"dense": ("in", "out"), "conv2d": ("in", "out", "kernel")}
+
+
+def build_layers(specs, where="layers"):
+    """Layers from a list of spec dicts (the ``layers:`` of a network file)."""
+    if not isinstance(specs, list):
+        raise NetworkFileError(f"{where}: expected a list of layers")
+    out = []
+    for i, s in enumerate(specs):
+        at = f"{where}[{i}]"
+        if not isinstance(s, dict):
+            raise NetworkFileError(f"{at}: expected a mapping, got {type(s).__name__}")
+        s = dict(s)
+        t = s.pop("type", None)
+        name = s.pop("name", None)
+        if t not in LAYER_TYPES:
+            raise NetworkFileError(f"{at}: unknown layer type {t!r}; known: {', '.join(LAYER_TYPES)}")
+        if not isinstance(name, str) or not name:
+            raise NetworkFileError(f"{at}: layer needs a name")
+        at = f"{where}[{i}] ({name})"
+        try:
+            if t == "residual":
+                extra = set(s) - {"body", "shortcut"}
+                if extra:
+                    raise NetworkFileError(f"{at}: unknown key {sorted(extra)[0]!r}")
+                body = build_layers(s.get("body"), f"{at}.body")
+                sc = build_layers(s.get("shortcut") or [], f"{at}.shortcut")
+                out.append(Residual(name, body, sc))
+                continue
+            keys = _LAYER_KEYS[t]
+            for k in s:
+                if k not in keys:
+                    raise NetworkFileError(f"{at}: unknown key {k!r} for a {t} layer; allowed: {', '.join(keys)}")
+            for k in _REQUIRED.get(t, ()):
+                if k not in s:
+                    raise NetworkFileError(f"{at}: missing key {k!r}")
+            kwargs = {keys[k]: v for k, v in s.items()}
+            out.append(LAYER_TYPES[t](name, **kwargs))
+        except NetworkFileError:
+            raise
+        except (LayerError, ValueError, TypeError) as e:
+            raise NetworkFileError(f"{at}: {e}") from None
+    return out
+
+
+_TOP_KEYS = {"format", "name", "description", "input_shape", "classes", "dataset", "weights", "layers", "meta"}
+
+
+def from_spec(d, source="network"):
+    if not isinstance(d, dict):
+        raise NetworkFileError(f"{source}: expected a mapping at the top level")
+    extra = set(d) - _TOP_KEYS
+    if extra:
+        raise NetworkFileError(f"{source}: unknown key {sorted(extra)[0]!r}; allowed: {', '.join(sorted(_TOP_KEYS))}")
+    fmt = d.get("format", FORMAT)
+    if fmt != FORMAT:
+        raise NetworkFileError(f"{source}: format {fmt!r} is not supported (expected {FORMAT!r})")
+    for k in ("input_shape", "layers"):
+        if k not in d:
+            raise NetworkFileError(f"{source}: missing key {k!r}")
+    shape = d["input_shape"]
+    if not (isinstance(shape, list) and shape and all(isinstance(v, int) and v > 0 for v in shape)):
+        raise NetworkFileError(f"{source}: input_shape must be a list of positive integers, got {shape!r}")
+    layers = build_layers(d["layers"], f"{source}: layers")
+    try:
+        return Network(layers, shape, name=d.get("name", "network"), classes=d.get("classes"),
+                       description=d.get("description", ""), dataset=d.get("dataset"), meta=d.get("meta"))
+    except LayerError as e:
+        raise NetworkFileError(f"{source}: {e}") from None
+
+
+def load_network(path, weights=True):
+    """Load a network file (YAML) and, unless ``weights=False`` or the file says
+    ``weights: null``, its ``.npz`` weights (``allow_pickle=False``)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise NetworkFileError(f"{path}: network file not found") from None
+    except OSError as e:
+        raise NetworkFileError(f"{path}: cannot read ({e})") from None
+    try:
+        d = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise NetworkFileError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    net = from_spec(d, str(path))
+    wname = d.get("weights")
+    net.path = path
+    if weights and wname:
+        wpath = (path.parent / wname) if not Path(wname).is_absolute() else Path(wname)
+        net.load_state_dict(read_npz(wpath), source=str(wpath))
+    return net
+
+
+def read_npz(path):
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise NetworkFileError(f"{path}: weights file not found") from None
+    except (ValueError, OSError, EOFError) as e:
+        raise NetworkFileError(f"{path}: not a valid .npz weights file ({e})") from None
+
+
+def save_network(net: Network, path, weights_path=None):
+    """Write ``net`` as a YAML network file plus (if it has weights) an .npz next to it."""
+    path = Path(path)
+    d = net.spec()
+    if net.has_weights:
+        wpath = Path(weights_path) if weights_path else path.with_suffix(".npz")
+        np.savez_compressed(wpath, **net.state_dict())
+        try:
+            rel = wpath.resolve().relative_to(path.resolve().parent)
+            d["weights"] = str(rel)
+        except ValueError:
+            d["weights"] = str(wpath.resolve())
+    else:
+        d["weights"] = None
+    order = ["format", "name", "description", "input_shape", "classes", "dataset", "weights", "meta", "layers"]
+    d = {k: d[k] for k in order if k in d}
+    path.write_text(yaml.safe_dump(d, sort_keys=False, default_flow_style=None, width=110))
+    return path
