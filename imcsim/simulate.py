@@ -137,12 +137,13 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
         "inferences": n,
         "trials": trials,
         "seed": _seed_attr(seed),
-        "study": study or "",
         "energy_basis": "energy, latency and counts from the mean event counts per inference over the trials",
         "latency_basis": ("latency: one inference (batch 1) per layer; latency_total: sum over layers "
                           "(in sequence) or slowest layer (chip.pipeline); throughput and tops for "
                           f"a batch of {tp_batch} inferences"),
     }
+    if study:
+        base_attrs["study"] = study
     base_attrs.update(attrs or {})
     return report.point_dataset(card, layers, acc, np.asarray(err_rows, float), batch=tp_batch,
                                 attrs=base_attrs)
