@@ -112,8 +112,10 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
             names = list(backend.events)
             mappings = dict(backend.mappings)
             if not names:
-                raise ValueError("simulate: the network made no backend.matmul call; nothing "
-                                 "ran on the hardware")
+                from imcsim.errors import InputError
+                raise InputError(
+                    f"network {getattr(net, 'name', '')!r}: no layer called backend.matmul (a "
+                    f"full-precision network?); nothing ran on the hardware")
         for name in names:
             d = backend.events[name].scaled(1.0 / n).as_dict()
             acc_d = ev_sum.setdefault(name, {k: 0.0 for k in d})

@@ -118,14 +118,24 @@ def test_simulate_is_callable_from_the_package_and_the_module(data):
 def test_a_zoo_network_end_to_end():
     networks = pytest.importorskip("networks")
     zoo = getattr(networks, "zoo", None)
-    names = []
-    if zoo is not None and hasattr(zoo, "list_networks"):
-        names = [n for n in zoo.list_networks() if "digits" in n]
-    if not names:
-        pytest.skip("networks.zoo has no trained digits network yet (engineer B's zoo)")
-    net = zoo.load(names[0])
+    if zoo is None or "tnn_mlp_digits" not in zoo.list():
+        pytest.skip("networks.zoo has no tnn_mlp_digits")
+    net = zoo.load("tnn_mlp_digits")
     x, y = networks.datasets.load("digits", split="test", limit=100)
     ds = imcsim.simulate(net, "tim_dnn_32nm", x, y, trials=2, seed=0)
     assert float(ds.accuracy.mean()) > 0.5
     assert float(ds.energy_total) > 0
     assert set(energy.COMPONENTS) == set(ds.component.values)
+    assert list(ds.layer.values) == [l.name for l in net.quantized_layers()]
+    np.testing.assert_allclose(ds.macs.values, [l.macs for l in net.quantized_layers()])
+
+
+def test_a_full_precision_network_is_a_clear_error():
+    networks = pytest.importorskip("networks")
+    if "fp_mlp_digits" not in networks.zoo.list():
+        pytest.skip("networks.zoo has no fp_mlp_digits")
+    from imcsim.errors import InputError
+
+    x, y = networks.datasets.load("digits", split="test", limit=5)
+    with pytest.raises(InputError, match="fp_mlp_digits"):
+        imcsim.simulate(networks.zoo.load("fp_mlp_digits"), TIM, x, y)
