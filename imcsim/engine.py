@@ -36,7 +36,8 @@ import numpy as np
 from .encoding import Encoding, parse_encoding
 from .errors import InputError
 from .events import Events
-from .kernels import SATURATION_KINDS, convert_accumulate, gauss_table
+from .kernels import (CHUNK, PLANE_ASYM, PLANE_BITS, PLANE_SIGN, SATURATION_KINDS, gauss_table,
+                      lut_convert_accumulate)
 from .mapper import Mapping, map_layer, weight_slices
 from .tile import Tile
 
@@ -114,10 +115,7 @@ class _LayerState:
     nnz_rows: np.ndarray       # (K,) nonzero cells per row (cells that can discharge)
     q: tuple                   # (v_min, lsb, levels) of the ADC
     lossless: bool             # conversion is the identity for every reachable count
-    packed: bool               # rails packed in one product (no mismatch)
-    pack_base: float
-    w_pos: np.ndarray | None   # (K, 2NS) or (K, NS) float32 products for +1 plane values
-    w_neg: np.ndarray | None   # same for -1 plane values
+    tables: tuple | None       # look-up tables and chunk layout for the kernel (see _tables)
     offset: np.ndarray         # (row_tiles, NS, 2) static ADC offsets [LSB]
     gain: np.ndarray           # (row_tiles, NS, 2) static ADC gains
     key: np.uint64             # noise stream key
@@ -184,7 +182,7 @@ class ImcBackend:
         m = state.mapping
         y = np.empty((B, m.N), dtype=np.float64)
         ev = Events()
-        per_vec = enc.planes * m.K * 9 + enc.planes * 2 * m.columns * 4 + m.columns * 8 + 1
+        per_vec = m.K * 8 + m.columns * 16 + 1
         bc = max(1, min(B, self.chunk_bytes // per_vec))
         for c0 in range(0, B, bc):
             c1 = min(B, c0 + bc)
@@ -280,28 +278,18 @@ class ImcBackend:
         lossless = (g is None and ph.noise_sigma == 0 and sat_ok and ph.offset_sigma == 0
                     and ph.gain_sigma == 0 and lsb == 1.0 and v_min == np.floor(v_min)
                     and v_min <= lo_needed and v_min + (levels - 1) >= lmax)
-        wpos = (w_cols == 1)
-        wneg = (w_cols == -1)
         lossless = lossless and self.shortcuts
-        packed = g is None and (lmax + 1) ** 2 < _F32_EXACT and self.shortcuts
-        pack_base = float(lmax + 1)
-        w_pos = w_neg = None
+        tables = None
         if not (lossless and enc.symmetric):
-            if packed:
-                w_pos = (wpos + pack_base * wneg).astype(np.float32)
-                w_neg = (wneg + pack_base * wpos).astype(np.float32) if enc.has_negative else None
-            else:
-                gg = g if g is not None else np.ones((K, NS, 2), np.float32)
-                w_pos = np.concatenate([gg[..., 0] * wpos, gg[..., 1] * wneg], axis=1).astype(np.float32)
-                w_neg = (np.concatenate([gg[..., 0] * wneg, gg[..., 1] * wpos], axis=1).astype(np.float32)
-                         if enc.has_negative else None)
+            tables = _tables(w_cols, g, m.groups, enc.has_negative,
+                             packed=g is None and self.shortcuts, lmax=lmax)
         out_bits = _bits_for(bound)
         psum_bits = _bits_for(min(K, T.rows) * xmax)
         return _LayerState(
             w=w, encoding=enc, mapping=m, place=place, w_cols=w_cols,
             nnz_rows=np.count_nonzero(w_cols, axis=1).astype(np.float64),
-            q=(v_min, lsb, levels), lossless=bool(lossless), packed=bool(packed),
-            pack_base=pack_base, w_pos=w_pos, w_neg=w_neg, offset=offset, gain=gain,
+            q=(v_min, lsb, levels), lossless=bool(lossless),
+            tables=tables, offset=offset, gain=gain,
             key=np.uint64(key), out_bits=out_bits, psum_bits=psum_bits)
 
     def _calibrate(self, w_cols, enc: Encoding, m: Mapping, x: np.ndarray) -> float:
@@ -327,35 +315,34 @@ class ImcBackend:
     # ------------------------------------------------------------------ one chunk
     def _run_chunk(self, st: _LayerState, x: np.ndarray, ev: Events) -> np.ndarray:
         enc, m = st.encoding, st.mapping
-        planes = enc.planes_of(x)                      # (P, b, K) int8
-        P, b, K = planes.shape
+        b, K = x.shape
+        P = enc.planes
         NS, S, G = m.columns, st.place.size, m.groups.shape[0]
-        active_rows = np.count_nonzero(planes, axis=(0, 1)).astype(np.float64)
+        active_rows = _active_rows(x, enc)
         if st.lossless and enc.symmetric:
             # conversion is the identity: sum_p s_p (plane_p @ w) = (sum_p s_p plane_p) @ w,
             # and sum_p s_p plane_p is x itself for the symmetric encodings
             if enc.asym is None:
                 colacc = _exact_cols(x, st.w_cols, float(np.abs(x).max(initial=0)) * K)
             else:
-                colacc = np.tensordot(enc.s_bl, planes, 1) @ st.w_cols.astype(np.float64)
+                colacc = np.tensordot(enc.s_bl, enc.planes_of(x), 1) @ st.w_cols.astype(np.float64)
         else:
-            colacc = np.zeros((b, NS), dtype=np.float64)
-            a_pos = (planes == 1).reshape(P * b, K).astype(np.float32)
-            a_neg = (planes == -1).reshape(P * b, K).astype(np.float32) if enc.has_negative else None
+            colacc = np.empty((b, NS), dtype=np.float64)
             v_min, lsb, levels = st.q
             ph = self.physics
-            table = gauss_table()
-            sat = SATURATION_KINDS[ph.saturation]
-            sat_s = ph.saturation_count if ph.saturation_count > 0 else 1.0
-            for gi in range(G):
-                s, e, t = (int(v) for v in m.groups[gi])
-                C = a_pos[:, s:e] @ st.w_pos[s:e]
-                if a_neg is not None:
-                    C += a_neg[:, s:e] @ st.w_neg[s:e]
-                convert_accumulate(C, P, b, NS, st.vec_offset, gi, G, st.packed, st.pack_base,
-                                   sat, sat_s, ph.noise_sigma, self.tile.sensing == "differential",
-                                   v_min, lsb, levels, st.offset[t], st.gain[t],
-                                   enc.s_bl, enc.s_blb, st.key, table, colacc)
+            tb = st.tables
+            kind = (PLANE_ASYM if enc.asym is not None else
+                    PLANE_SIGN if enc.kind in ("ternary", "binary") else PLANE_BITS)
+            M = tb["t_pos"].shape[2]
+            vec_block = max(1, min(64, (256 << 10) // (4 * P * M)))
+            lut_convert_accumulate(
+                np.ascontiguousarray(x, dtype=np.int32), kind, enc.bits, P,
+                tb["chunk_start"], tb["chunk_rows"], tb["group_chunk0"], tb["group_chunk1"],
+                tb["group_tile"], tb["t_pos"], tb["t_neg"], tb["has_neg"], tb["packed"],
+                tb["pack_shift"], tb["col_block"], vec_block, st.vec_offset,
+                SATURATION_KINDS[ph.saturation], ph.saturation_count if ph.saturation_count > 0 else 1.0,
+                ph.noise_sigma, self.tile.sensing == "differential", v_min, lsb, levels,
+                st.offset, st.gain, enc.s_bl, enc.s_blb, st.key, gauss_table(), colacc)
         st.vec_offset += b
         y = colacc.reshape(b, m.N, S) @ st.place if S > 1 else colacc
         # events, from the data of this chunk
@@ -372,6 +359,65 @@ class ImcBackend:
         ev.output_bits += b * m.N * st.out_bits
         ev.interconnect_bits += b * m.row_tiles * NS * st.psum_bits
         return y
+
+
+def _tables(w_cols: np.ndarray, g, groups: np.ndarray, has_neg: bool, packed: bool, lmax: int) -> dict:
+    """Look-up tables of the kernel: for every chunk of <= 4 rows inside a row group and
+    every 4-bit pattern m of rows, the (mismatch-weighted) number of discharging cells per
+    column and rail when the rows in m carry +1 (t_pos) or -1 (t_neg).
+
+    A +1 input discharges BL through cells holding +1 and BLB through cells holding -1; a -1
+    input the other way round. Without mismatch the counts are integers and both rails are
+    packed in one float32 column, BL + 2**shift * BLB (exact below 2**24)."""
+    K, NS = w_cols.shape
+    wpos = (w_cols == 1).astype(np.float32)
+    wneg = (w_cols == -1).astype(np.float32)
+    shift = int(lmax).bit_length()
+    packed = packed and (lmax + 1) << shift < 2 ** 24
+    if packed:
+        rows_pos = wpos + float(1 << shift) * wneg
+        rows_neg = wneg + float(1 << shift) * wpos
+    else:
+        gg = g if g is not None else np.ones((K, NS, 2), np.float32)
+        rows_pos = np.concatenate([gg[..., 0] * wpos, gg[..., 1] * wneg], axis=1)
+        rows_neg = np.concatenate([gg[..., 0] * wneg, gg[..., 1] * wpos], axis=1)
+    starts, nrows, c0, c1 = [], [], [], []
+    for s, e, _ in groups:
+        c0.append(len(starts))
+        for cs in range(int(s), int(e), CHUNK):
+            starts.append(cs)
+            nrows.append(min(CHUNK, int(e) - cs))
+        c1.append(len(starts))
+    starts = np.asarray(starts, np.int64)
+    nrows = np.asarray(nrows, np.int64)
+    M = rows_pos.shape[1]
+    # rows of every chunk, padded with zero rows to 4
+    idx = starts[:, None] + np.arange(CHUNK)[None, :]
+    valid = np.arange(CHUNK)[None, :] < nrows[:, None]
+    idx = np.where(valid, idx, 0)
+    pattern_bits = ((np.arange(16)[:, None] >> np.arange(CHUNK)[None, :]) & 1).astype(np.float32)
+
+    def build(rows):
+        r = rows[idx] * valid[..., None]                       # (chunks, 4, M)
+        return np.ascontiguousarray(np.einsum("pr,crm->cpm", pattern_bits, r), dtype=np.float32)
+
+    t_pos = build(rows_pos)
+    t_neg = build(rows_neg) if has_neg else np.zeros((1, 16, M), np.float32)
+    cpg = max(1, max(b - a for a, b in zip(c0, c1)))
+    col_block = max(16, ((256 << 10) // (cpg * 16 * 4)) // 16 * 16)
+    return {"t_pos": t_pos, "t_neg": t_neg, "has_neg": bool(has_neg), "packed": bool(packed),
+            "pack_shift": shift if packed else 0, "chunk_start": starts, "chunk_rows": nrows,
+            "group_chunk0": np.asarray(c0, np.int64), "group_chunk1": np.asarray(c1, np.int64),
+            "group_tile": np.ascontiguousarray(groups[:, 2]), "col_block": int(col_block)}
+
+
+def _active_rows(x: np.ndarray, enc: Encoding) -> np.ndarray:
+    """Per row of w: number of (vector, plane) pairs whose plane value is nonzero, i.e.
+    accesses in which that row's read wordline fires (per column tile)."""
+    if enc.kind in ("unsigned", "signed") and enc.asym is None:
+        u = (x.astype(np.int64) & ((1 << enc.bits) - 1)).astype(np.uint16)
+        return np.bitwise_count(u).sum(axis=0, dtype=np.int64).astype(np.float64)
+    return np.count_nonzero(x, axis=0).astype(np.float64)
 
 
 def _exact_cols(x: np.ndarray, w_cols: np.ndarray, bound: float) -> np.ndarray:

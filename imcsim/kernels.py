@@ -1,10 +1,15 @@
 """Numba kernels of the bit-serial analog MAC.
 
-The bulk sums of one access (mismatch-weighted count of discharging cells per column and
-rail) are dense products done by BLAS in :mod:`imcsim.engine`; the fused per-access work
-that follows is here, one pass over every (vector, plane, column):
+One fused pass over every access (vector x plane x row group), per column and rail:
 
-    weighted count -> bitline saturation -> read noise -> ADC code -> digital partial sum
+    mismatch-weighted count -> bitline saturation -> read noise -> ADC code -> partial sum
+
+The weighted count of a row group is a sum of table look-ups: the group is cut into chunks
+of 4 rows, and for each chunk a table holds, for each of the 16 patterns of active rows,
+the (mismatch-weighted) number of discharging cells of every column and rail. A 4-row
+look-up replaces 4 multiply-adds per column and rail and needs no dense product, and the
+tables of one group and one block of columns stay in cache while a block of vectors
+streams through.
 
 The physics of each step is defined by the reference functions of ``device_models``
 (``bitline.analog``, ``adc.convert``); tests check that these kernels agree with them.
@@ -90,76 +95,6 @@ def saturate(v, kind, s):
     return v
 
 
-@njit(cache=True, inline="always")
-def convert(v, sigma, offset, gain, v_min, lsb, top, key, counter, table, tmax):
-    """One ADC conversion of analog value ``v`` [cells] with read noise ``sigma`` [cells].
-
-    code = clip(floor((gain * (v + noise) - v_min) / lsb + offset + 1/2), 0, top);
-    returns v_min + code * lsb (the count the digital side accumulates).
-    """
-    u = (gain * v - v_min) / lsb + offset + 0.5
-    if sigma > 0.0:
-        su = gain * sigma / lsb
-        a = su * tmax
-        lo = math.floor(u - a)
-        hi = math.floor(u + a)
-        lo = 0.0 if lo < 0.0 else (top if lo > top else lo)
-        hi = 0.0 if hi < 0.0 else (top if hi > top else hi)
-        if lo != hi:
-            u += su * gauss(key, counter, table)
-    c = math.floor(u)
-    if c < 0.0:
-        c = 0.0
-    elif c > top:
-        c = top
-    return v_min + c * lsb
-
-
-@njit(parallel=True, cache=True)
-def convert_accumulate(C, n_planes, n_vec, n_cols, vec0, group, n_groups,
-                       packed, pack_base, sat_kind, sat_s, noise_sigma, differential,
-                       v_min, lsb, levels, offset, gain, s_bl, s_blb,
-                       key, table, colacc):
-    """Convert the analog sums of one row group and add them to the column partial sums.
-
-    C: (n_planes * n_vec, 2 * n_cols) float32 weighted counts, BL in [:, :n_cols], BLB in
-       [:, n_cols:] (or, if ``packed``, (.., n_cols) holding BL + pack_base * BLB exactly).
-    offset, gain: (n_cols, 2) static ADC offset [LSB] and gain of the ADC serving each
-       column and rail (differential sensing uses [:, 0]).
-    colacc: (n_vec, n_cols) float64 running sum of sum_p s_p * value_p.
-    """
-    top = float(levels - 1)
-    tmax = max(abs(table[0]), abs(table[-1]))
-    for b in prange(n_vec):
-        for p in range(n_planes):
-            row = p * n_vec + b
-            base = (((vec0 + b) * n_planes + p) * n_groups + group) * n_cols
-            sb = s_bl[p]
-            sbb = s_blb[p]
-            for j in range(n_cols):
-                if packed:
-                    v = C[row, j]
-                    blb = math.floor(v / pack_base)
-                    bl = v - blb * pack_base
-                else:
-                    bl = C[row, j]
-                    blb = C[row, n_cols + j]
-                abl = saturate(bl, sat_kind, sat_s)
-                ablb = saturate(blb, sat_kind, sat_s)
-                ctr = (base + j) * 2
-                if differential:
-                    sig = noise_sigma * math.sqrt(max(bl, 0.0) + max(blb, 0.0))
-                    val = convert(abl - ablb, sig, offset[j, 0], gain[j, 0], v_min, lsb,
-                                  top, key, ctr, table, tmax)
-                    colacc[b, j] += sb * val
-                else:
-                    vb = convert(abl, noise_sigma * math.sqrt(max(bl, 0.0)), offset[j, 0],
-                                 gain[j, 0], v_min, lsb, top, key, ctr, table, tmax)
-                    vbb = convert(ablb, noise_sigma * math.sqrt(max(blb, 0.0)), offset[j, 1],
-                                  gain[j, 1], v_min, lsb, top, key, ctr + 1, table, tmax)
-                    colacc[b, j] += sb * vb - sbb * vbb
-
-
 @njit(cache=True)
 def draw_gaussians(key, counters, table):
     """The stream's Gaussians at the given counters (for tests of the generator)."""
@@ -167,3 +102,175 @@ def draw_gaussians(key, counters, table):
     for i in range(counters.shape[0]):
         out[i] = gauss(key, counters[i], table)
     return out
+
+
+# ---------------------------------------------------------------------------------------
+# Table look-up accumulation: group sums of binary input planes without a dense product
+# ---------------------------------------------------------------------------------------
+#: how the kernel reads planes from x: bits of the two's complement pattern (unsigned and
+#: signed k-bit), the sign of a ternary/bipolar value (one plane), or the asymmetric split
+#: (plane 0: x == +1 applied as +1; plane 1: x == -1 applied as -1)
+PLANE_BITS, PLANE_SIGN, PLANE_ASYM = 0, 1, 2
+CHUNK = 4          #: rows per table look-up (16 patterns)
+
+
+@njit(cache=True, inline="always")
+def _patterns(x, b, s, n, kind, p, mask):
+    """4-bit patterns of the +1 and -1 plane values of rows s..s+n of vector b, plane p."""
+    mp = 0
+    mn = 0
+    for r in range(n):
+        v = x[b, s + r]
+        if kind == 0:
+            mp |= (((v & mask) >> p) & 1) << r
+        elif kind == 1:
+            if v == 1:
+                mp |= 1 << r
+            elif v == -1:
+                mn |= 1 << r
+        else:
+            if p == 0 and v == 1:
+                mp |= 1 << r
+            elif p == 1 and v == -1:
+                mn |= 1 << r
+    return mp, mn
+
+
+@njit(cache=True, inline="always")
+def _code(u, su, top, key, counter, table, tmax):
+    """ADC code of u = (gain * v - v_min) / lsb + offset + 1/2 with read noise su [LSB]:
+    clip(floor(u + su * z), 0, top). z is drawn only if some z in the generator's bounded
+    range could change the code, so skipping it changes no result."""
+    if su > 0.0:
+        a = su * tmax
+        lo = min(max(math.floor(u - a), 0.0), top)
+        hi = min(max(math.floor(u + a), 0.0), top)
+        if lo != hi:
+            u += su * gauss(key, counter, table)
+    return min(max(math.floor(u), 0.0), top)
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def lut_convert_accumulate(x, kind, nbits, n_planes, chunk_start, chunk_rows,
+                           group_chunk0, group_chunk1, group_tile, t_pos, t_neg, has_neg,
+                           packed, pack_shift, col_block, vec_block, vec0,
+                           sat_kind, sat_s, noise_sigma, differential, v_min, lsb, levels,
+                           offset, gain, s_bl, s_blb, key, table, colacc):
+    """Every access of a batch of vectors: group sums by table look-up, then conversion.
+
+    x: (B, K) integer inputs. Chunks of <= 4 rows never straddle a row group; chunk c starts
+    at row chunk_start[c] and has chunk_rows[c] rows; row group g owns chunks
+    group_chunk0[g] .. group_chunk1[g]-1 and lies in row tile group_tile[g].
+    t_pos[c, m, :] (t_neg) is the mismatch-weighted sum, per column and rail, of the rows of
+    chunk c selected by the 4-bit pattern m of +1 (-1) plane values: BL columns in
+    [:n_cols], BLB in [n_cols:] (packed: one column holding BL + 2**pack_shift * BLB).
+    offset, gain: (row_tiles, n_cols, 2) static ADC state. colacc (B, n_cols) float64 is
+    filled with sum_p (s_bl[p] * BL_p - s_blb[p] * BLB_p) (differential: s_bl[p] * (BL-BLB)).
+    """
+    B = x.shape[0]
+    n_chunks = chunk_start.shape[0]
+    M = t_pos.shape[2]
+    n_cols = colacc.shape[1]
+    G = group_chunk0.shape[0]
+    P = n_planes
+    mask = (1 << nbits) - 1
+    top = float(levels - 1)
+    inv_lsb = 1.0 / lsb
+    tmax = max(abs(table[0]), abs(table[-1]))
+    pmask = (1 << pack_shift) - 1
+    fast = noise_sigma == 0.0 and sat_kind == 0 and not differential
+    # conversion as u = ga * v + ob: ga = gain / lsb, ob = offset + 1/2 - v_min / lsb
+    ga = gain.transpose(0, 2, 1) * inv_lsb
+    ob = offset.transpose(0, 2, 1) + 0.5 - v_min * inv_lsb
+    ga = np.ascontiguousarray(ga)
+    ob = np.ascontiguousarray(ob)
+    tp = t_pos.reshape(t_pos.shape[0] * 16, M)
+    tn = t_neg.reshape(t_neg.shape[0] * 16, M)
+    n_blocks = (B + vec_block - 1) // vec_block
+    for blk in prange(n_blocks):
+        b0 = blk * vec_block
+        nb = min(B, b0 + vec_block) - b0
+        R = nb * P
+        ipos = np.zeros((R, n_chunks), np.uint8)
+        ineg = np.zeros((R, n_chunks), np.uint8)
+        for bi in range(nb):
+            for c in range(n_chunks):
+                for p in range(P):
+                    mp, mn = _patterns(x, b0 + bi, chunk_start[c], chunk_rows[c], kind, p, mask)
+                    ipos[bi * P + p, c] = mp
+                    ineg[bi * P + p, c] = mn
+        acc = np.zeros((nb, n_cols))
+        buf = np.empty((R, M), np.float32)
+        vbl = np.empty(n_cols)
+        vblb = np.empty(n_cols)
+        for g in range(G):
+            c0 = group_chunk0[g]
+            c1 = group_chunk1[g]
+            buf[:, :] = 0.0
+            # 1-D views and loops from 0 let LLVM vectorize the look-up adds
+            for j0 in range(0, M, col_block):
+                n = min(M, j0 + col_block) - j0
+                for r in range(R):
+                    row = buf[r, j0:j0 + n]
+                    for c in range(c0, c1):
+                        i = ipos[r, c]
+                        if i != 0:
+                            tr = tp[c * 16 + i, j0:j0 + n]
+                            for j in range(n):
+                                row[j] += tr[j]
+                        if has_neg:
+                            i = ineg[r, c]
+                            if i != 0:
+                                tr = tn[c * 16 + i, j0:j0 + n]
+                                for j in range(n):
+                                    row[j] += tr[j]
+            t = group_tile[g]
+            ga0 = ga[t, 0]
+            ga1 = ga[t, 1]
+            ob0 = ob[t, 0]
+            ob1 = ob[t, 1]
+            for r in range(R):
+                bi = r // P
+                p = r - bi * P
+                sb = s_bl[p]
+                sbb = s_blb[p]
+                accv = acc[bi]
+                if packed:
+                    rv = buf[r, :n_cols]
+                    for j in range(n_cols):
+                        iv = int(rv[j])
+                        vbl[j] = float(iv & pmask)
+                        vblb[j] = float(iv >> pack_shift)
+                else:
+                    rv = buf[r, :n_cols]
+                    rvb = buf[r, n_cols:]
+                    for j in range(n_cols):
+                        vbl[j] = rv[j]
+                        vblb[j] = rvb[j]
+                if fast:
+                    # no noise, no saturation, dual sensing: vectorizable conversions
+                    for j in range(n_cols):
+                        cb = min(max(math.floor(ga0[j] * vbl[j] + ob0[j]), 0.0), top)
+                        cbb = min(max(math.floor(ga1[j] * vblb[j] + ob1[j]), 0.0), top)
+                        accv[j] += sb * (v_min + cb * lsb) - sbb * (v_min + cbb * lsb)
+                    continue
+                base = (((vec0 + b0 + bi) * P + p) * G + g) * n_cols
+                for j in range(n_cols):
+                    bl = vbl[j]
+                    blb = vblb[j]
+                    abl = saturate(bl, sat_kind, sat_s)
+                    ablb = saturate(blb, sat_kind, sat_s)
+                    ctr = (base + j) * 2
+                    if differential:
+                        sig = noise_sigma * math.sqrt(max(bl, 0.0) + max(blb, 0.0))
+                        c = _code(ga0[j] * (abl - ablb) + ob0[j], ga0[j] * sig, top, key, ctr, table, tmax)
+                        accv[j] += sb * (v_min + c * lsb)
+                    else:
+                        c = _code(ga0[j] * abl + ob0[j], ga0[j] * noise_sigma * math.sqrt(max(bl, 0.0)),
+                                  top, key, ctr, table, tmax)
+                        cc = _code(ga1[j] * ablb + ob1[j], ga1[j] * noise_sigma * math.sqrt(max(blb, 0.0)),
+                                   top, key, ctr + 1, table, tmax)
+                        accv[j] += sb * (v_min + c * lsb) - sbb * (v_min + cc * lsb)
+        for bi in range(nb):
+            for j in range(n_cols):
+                colacc[b0 + bi, j] = acc[bi, j]
