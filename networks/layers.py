@@ -576,8 +576,9 @@ class BatchNorm(Layer):
 
 # ==================================================================================== activations
 class Activation(Layer):
-    """Base of element-wise activations.  Quantizing ones describe themselves as
-    ``offset + sum_j weight_j * [v >= T_j]`` (or ``>`` when strict) for folding."""
+    """Base of element-wise activations.  Quantizing ones describe themselves for folding
+    as ``scale * (offset + sum_j weight_j * [v >= T_j])`` (``>`` when strict):
+    ``steps() -> (offset, [(T_j, strict_j, weight_j)], scale)``."""
     foldable = False
 
     def forward(self, x, ctx=None):
@@ -609,7 +610,7 @@ class Sign(Activation):
         return np.abs(x) <= 1.0
 
     def steps(self):
-        return -1.0, [(0.0, False, 2.0)]
+        return -1.0, [(0.0, False, 2.0)], 1.0
 
 
 class Ternarize(Activation):
@@ -632,7 +633,7 @@ class Ternarize(Activation):
 
     def steps(self):
         # [v > d] - [v < -d] = -1 + [v > d] + [v >= -d]
-        return -1.0, [(self.delta, True, 1.0), (-self.delta, False, 1.0)]
+        return -1.0, [(self.delta, True, 1.0), (-self.delta, False, 1.0)], 1.0
 
     def spec(self):
         return {"type": self.type, "name": self.name, "delta": self.delta}
@@ -668,7 +669,7 @@ class Uniform(Activation):
 
     def steps(self):
         st = self.step
-        return 0.0, [((j - 0.5) * st, False, st) for j in range(1, 2 ** self.bits)]
+        return 0.0, [((j - 0.5) * st, False, 1.0) for j in range(1, 2 ** self.bits)], st
 
     def spec(self):
         return {"type": self.type, "name": self.name, "bits": self.bits, "clip": self.clip}
@@ -691,7 +692,7 @@ def threshold_activation(z, A, Bc, act):
     For each step ``[v >= T]`` (or ``>``) of the activation, the threshold on z is
     ``t = (T - Bc)/A``; a negative A flips the comparison; A = 0 gives a constant.
     """
-    offset, steps = act.steps()
+    offset, steps, scale = act.steps()
     out = np.full(z.shape, offset, dtype=np.float64)
     pos = A > 0
     neg = A < 0
@@ -704,7 +705,7 @@ def threshold_activation(z, A, Bc, act):
         else:
             hit = np.where(pos, z >= t, np.where(neg, z <= t, Bc >= T))
         out += w * hit
-    return out
+    return out * scale if scale != 1.0 else out
 
 
 def fold(qlayer, bn, act):
