@@ -162,8 +162,14 @@ def _pareto(ds, fig, select):
     ax.scatter(e[front], mean[front], s=90, facecolors="none", edgecolors="tab:red",
                linewidths=1.5, label="Pareto front", zorder=4)
     if len(labels) <= 40:
+        # points that coincide share one label (one line per point)
+        groups: dict = {}
         for x, y, t in zip(e, mean, labels):
-            ax.annotate(t, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+            key = (float(f"{x:.5g}"), float(f"{y:.4g}"))
+            groups.setdefault(key, []).append(t)
+        for (x, y), ts in groups.items():
+            ax.annotate("\n".join(ts), (x, y), textcoords="offset points", xytext=(5, 3),
+                        fontsize=7, va="top" if len(ts) > 1 else "bottom")
     if e.size > 1 and np.all(e > 0) and e.max() / e.min() > 20:
         ax.set_xscale("log")
     ax.set_xlabel("energy per inference [pJ]")
@@ -223,6 +229,7 @@ def _energy_breakdown(ds, fig, select):
     for j, c in enumerate(comps):
         ax1.bar(x, arr[:, j], bottom=bottom, color=colors[j], label=c)
         bottom += arr[:, j]
+    ax1.set_ylim(0, max(float(bottom.max()), 1e-30) * 1.08)
     ax1.set_xticks(x, layers, rotation=30, ha="right")
     ax1.set_ylabel("energy per inference [pJ]")
     where = ", ".join(f"{d}={_fmt(ds[d].values[i])}" for d, i in sel.items())
@@ -238,6 +245,7 @@ def _energy_breakdown(ds, fig, select):
         for j, c in enumerate(comps):
             ax2.bar(xb, tarr[:, j], bottom=bottom, color=colors[j], label=c)
             bottom += tarr[:, j]
+        ax2.set_ylim(0, max(float(bottom.max()), 1e-30) * 1.08)
         if npts <= 40:
             ax2.set_xticks(xb, labels, rotation=60, ha="right", fontsize=7)
         ax2.set_title("total per point", fontsize=9)

@@ -927,6 +927,7 @@ class Progress:
         self.enabled = enabled
         self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.t0 = time.monotonic()
+        self.t_first = None
         if enabled:
             if already:
                 self._line(f"{already}/{total} points already on disk")
@@ -946,13 +947,18 @@ class Progress:
         return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
     def _eta(self) -> float:
+        """Seconds left at the rate since the first new point (which also pays for the
+        start-up: numba compilation, worker start), or from the first point alone."""
         new = self.done - self.already
         left = self.total - self.done
         if left == 0:
             return 0.0
         if new <= 0:
             return float("nan")
-        return (time.monotonic() - self.t0) / new * left
+        now = time.monotonic()
+        if new >= 2 and self.t_first is not None:
+            return (now - self.t_first) / (new - 1) * left
+        return (now - self.t0) / new * left
 
     def _draw(self):
         width = 30
@@ -965,6 +971,8 @@ class Progress:
 
     def update(self, label: str = ""):
         self.done += 1
+        if self.t_first is None:
+            self.t_first = time.monotonic()
         if not self.enabled:
             return
         if self.tty:
