@@ -385,6 +385,26 @@ def _digital_serial_cycles(card, mapping) -> int:
     return max(1, math.ceil(min(K, R) * min(cols, C) / M))
 
 
+def digital_events(card, events, mapping) -> dict[str, float]:
+    """The events of a digital card as its hardware sees them: ``accesses`` = MAC-array
+    cycles summed over the tiles (``ceil(weights of a tile / macs_per_cycle)`` per tile
+    and vector); no wordline, bitline, ADC or shift-add events (the engine's analog
+    bookkeeping of the same product does not apply); data transfers and writes unchanged."""
+    ev = dict(_as_dict(events))
+    R, C = int(_v(card, "tile.rows")), int(_v(card, "tile.columns"))
+    M = int(_v(card, "digital.macs_per_cycle"))
+    K = int(_mget(mapping, "K"))
+    cols = int(_mget(mapping, "columns", None) or _mget(mapping, "N") * int(_mget(mapping, "slices", 1)))
+    cycles = 0
+    for r0 in range(0, K, R):
+        for c0 in range(0, cols, C):
+            cycles += math.ceil(min(R, K - r0) * min(C, cols - c0) / M)
+    ev["accesses"] = ev.get("vectors", 0.0) * cycles
+    for k in ("active_wordlines", "precharges", "discharges", "adc_conversions", "accumulations"):
+        ev[k] = 0.0
+    return ev
+
+
 def _allocate_replicas(layers: list, spare: int, batch: int, t_access: float, pipeline: bool) -> list[int]:
     """Greedy: give spare tiles to the layer whose time drops most per tile (sequence) or
     to the slowest layer (pipeline), while a copy fits and helps."""
@@ -461,15 +481,16 @@ def workload_cost(card, layers: Iterable[tuple[str, Any, Any]], batch: int = 1) 
     for name, ev, mp in layers:
         evd = _as_dict(ev)
         tiles = int(_mget(mp, "tiles", 0) or 0)
+        e_dyn = dynamic_energy(evd, card, mp)
         if digital:
             serial = _digital_serial_cycles(card, mp)
+            evd = digital_events(card, evd, mp)
         else:
             serial = int(_mget(mp, "serial_accesses_per_vector", 0) or 0)
         lc.append(LayerCost(name=str(name), vectors=evd.get("vectors", 0.0), tiles=tiles,
                             serial_accesses=serial, events=evd,
                             utilization=float(_mget(mp, "utilization", 0.0) or 0.0),
-                            macs=evd.get("macs", 0.0),
-                            energy_pj=dynamic_energy(evd, card, mp)))
+                            macs=evd.get("macs", 0.0), energy_pj=e_dyn))
     needed = sum(L.tiles for L in lc)
     if needed > chip_tiles and not bool(_v(card, "chip.allow_reload")):
         worst = max(lc, key=lambda L: L.tiles)

@@ -285,3 +285,12 @@ def test_workload_only_zoo_network_estimate():
     ds = report.estimate_dataset(net, TIM, batch=4)
     assert "ESTIMATE" in ds.attrs["estimate"] and np.isnan(ds.accuracy).all()
     assert float(ds.energy_total) == pytest.approx(a.energy_pj)
+
+
+def test_digital_cards_report_mac_cycles_not_adc_conversions():
+    ev, mp = energy.estimate_events(TIM, K=300, N=100, vectors=2)
+    c = energy.workload_cost(DIG, [("l", ev, mp)])
+    e = c.layers[0].events
+    assert e["adc_conversions"] == 0 and e["discharges"] == 0
+    # tiles: 256 x 100 and 44 x 100 weights -> 100 + 18 cycles per vector
+    assert e["accesses"] == pytest.approx(2 * (100 + 18))

@@ -102,6 +102,7 @@ def test_digital_baseline_is_exact_and_costs_more(data):
     assert float(dig.accuracy[0]) == 1.0
     assert dig.attrs["architecture"] == "digital"
     assert float(dig.energy.sel(component="adc").sum()) == 0.0
+    assert float(dig.adc_conversions.sum()) == 0.0 and float(dig.accesses.sum()) > 0
     assert float(dig.energy_total) > float(tim.energy_total)
 
 
