@@ -294,3 +294,21 @@ def test_digital_cards_report_mac_cycles_not_adc_conversions():
     assert e["adc_conversions"] == 0 and e["discharges"] == 0
     # tiles: 256 x 100 and 44 x 100 weights -> 100 + 18 cycles per vector
     assert e["accesses"] == pytest.approx(2 * (100 + 18))
+
+
+@settings(max_examples=30, deadline=None)
+@given(shapes=st.lists(st.tuples(st.integers(1, 700), st.integers(1, 600), st.integers(1, 50)),
+                       min_size=1, max_size=4),
+       extra=st.integers(0, 40), pipeline=st.booleans(), batch=st.sampled_from([1, 3, 16]))
+def test_more_tiles_never_slow_a_network_down(shapes, extra, pipeline, batch):
+    layers = [(f"l{i}",) + energy.estimate_events(TIM, K=K, N=N, vectors=V)
+              for i, (K, N, V) in enumerate(shapes)]
+    need = sum(mp["tiles"] for _, _, mp in layers)
+    base = TIM.replace(**{"chip.pipeline": pipeline, "chip.tiles": need})
+    more = base.replace(**{"chip.tiles": need + extra})
+    a = energy.workload_cost(base, layers, batch=batch)
+    b = energy.workload_cost(more, layers, batch=batch)
+    assert b.latency_ns <= a.latency_ns + 1e-9
+    assert b.batch_time_ns <= a.batch_time_ns + 1e-9
+    assert b.tiles_used <= more["chip.tiles"]
+    assert sum(sum(L.energy_pj.values()) for L in b.layers) == pytest.approx(b.energy_pj)
