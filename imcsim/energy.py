@@ -48,9 +48,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping as _MappingABC
-
-import numpy as np
+from collections.abc import Mapping as _MappingABC
+from typing import Any, Iterable
 
 from .errors import InputError
 
