@@ -16,8 +16,9 @@ name               shape      raw pixels    x          split
 ``cifar10``        3 x 32x32  0 .. 255      raw / 255  data_batch_1..5 / test_batch
 =================  =========  ============  =========  ================================
 
-``digits`` ships with the package (``networks/data/digits.npz``, see
-``DIGITS_LICENSE.txt`` there: UCI "Optical Recognition of Handwritten Digits",
+``digits`` ships with the package (``networks/zoo/digits.npz``, installed as package
+data with the zoo weights; provenance and licence in ``DIGITS_LICENSE.txt`` there and
+in the file's ``provenance``/``licence`` arrays: UCI "Optical Recognition of Handwritten Digits",
 Alpaydin & Kaynak 1998, CC BY 4.0).  The others are read from a directory the user
 names: ``root=...`` or the environment variable ``IMCSIM_DATA`` (the files may sit in
 ``root`` itself or in ``root/<name>``; IDX files may be gzip-compressed).  Nothing is
@@ -44,7 +45,8 @@ _builtin_list = list
 
 DIGITS_SPLIT_SEED = 0
 DIGITS_TRAIN_SIZE = 1437
-_DATA_DIR = Path(__file__).resolve().parent / "data"
+# shipped next to the zoo weights: networks.zoo is the package whose *.npz files are installed
+_DATA_DIR = Path(__file__).resolve().parent / "zoo"
 
 
 class DatasetError(ValueError):

@@ -30,6 +30,17 @@ def test_digits_split_is_fixed_and_offline():
     assert set(datasets.list()) >= {"digits", "mnist", "fashion_mnist", "cifar10"}
 
 
+def test_shipped_digits_carry_provenance_and_licence():
+    import hashlib
+    from pathlib import Path
+    import networks
+    path = Path(networks.__file__).parent / "zoo" / "digits.npz"
+    with np.load(path, allow_pickle=False) as f:
+        assert "Alpaydin" in str(f["provenance"]) and "CC BY 4.0" in str(f["licence"])
+        digest = hashlib.sha256(f["images"].tobytes() + f["labels"].tobytes()).hexdigest()
+    assert digest == "87ff0c9e40dc7e2c0e34e7257799c2e3f3aec1a016363bb11cad869ec428a826"
+
+
 def test_unknown_dataset_and_split():
     with pytest.raises(DatasetError, match="unknown dataset"):
         datasets.load("imagenet")
