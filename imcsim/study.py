@@ -1057,35 +1057,48 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
                 "start over", "study")
         done = _stored_points(pdir, digest, n)
     else:
-        for f in pdir.glob("point-*.nc"):
-            f.unlink()
         done = set()
-    _write_manifest(pdir, study, digest)
-
     todo = [p for p in points if p.index not in done]
-    if progress:
-        where = ("in-process" if workers is None and scheduler is None else
-                 f"{workers} local dask workers" if workers is not None else
-                 f"dask scheduler {scheduler}" if isinstance(scheduler, str) else "dask")
-        dims = " x ".join(f"{d.name}[{d.size}]" for d in study.dims) or "one point"
-        print(f"{study.name}: {n} point(s) ({dims}) x {study.trials} trial(s), "
-              f"{study.network} on {study.hardware}, {where}", file=stream, flush=True)
-    bar = Progress(n, len(done), stream=stream, enabled=progress)
 
-    def store(res, point):
-        _write_atomic(res, pdir / POINT_FILE.format(point.index))
-        bar.update(point.label())
-
+    client = cluster = None
+    owned = False
+    if todo and (workers is not None or scheduler is not None):
+        try:  # before anything on disk changes: a dead scheduler is bad input
+            client, cluster, owned = _connect(scheduler, workers)
+        except StudyError as exc:
+            exc.file = exc.file or study.file
+            raise StudyError(exc.message, exc.file, exc.key, exc.line) from None
     try:
-        if not todo:
-            pass
-        elif workers is None and scheduler is None:
-            for p in todo:
-                store(compute_point(_spec(study, p, digest)), p)
-        else:
-            _run_dask(study, todo, digest, store, workers, scheduler)
+        if not resume:
+            for f in pdir.glob("point-*.nc"):
+                f.unlink()
+        _write_manifest(pdir, study, digest)
+        if progress:
+            where = ("in-process" if client is None else
+                     f"{workers} local dask worker(s)" if workers is not None else
+                     f"dask scheduler {scheduler}" if isinstance(scheduler, str) else "dask")
+            dims = " x ".join(f"{d.name}[{d.size}]" for d in study.dims) or "one point"
+            print(f"{study.name}: {n} point(s) ({dims}) x {study.trials} trial(s), "
+                  f"{study.network} on {study.hardware}, {where}", file=stream, flush=True)
+        bar = Progress(n, len(done), stream=stream, enabled=progress)
+
+        def store(res, point):
+            _write_atomic(res, pdir / POINT_FILE.format(point.index))
+            bar.update(point.label())
+
+        try:
+            if client is None:
+                for p in todo:
+                    store(compute_point(_spec(study, p, digest)), p)
+            else:
+                _run_dask(client, study, todo, digest, store)
+        finally:
+            bar.close()
     finally:
-        bar.close()
+        if owned:
+            client.close()
+            if cluster is not None:
+                cluster.close()
 
     result = assemble(study, digest)
     _write_atomic(result, study.result_path())
@@ -1097,29 +1110,24 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
     return result
 
 
-def _run_dask(study, todo, digest, store, workers, scheduler):
+def _run_dask(client, study, todo, digest, store):
+    """One task per point; results come back here and are written here (workers need no
+    shared disk)."""
     import distributed
 
-    client, cluster, owned = _connect(scheduler, workers)
+    by_key = {}
+    futures = []
+    for p in todo:
+        fut = client.submit(compute_point, _spec(study, p, digest), pure=False,
+                            key=f"imcsim-{study.name}-{digest}-{p.index}-{time.time_ns()}")
+        by_key[fut.key] = p
+        futures.append(fut)
     try:
-        by_key = {}
-        futures = []
-        for p in todo:
-            fut = client.submit(compute_point, _spec(study, p, digest), pure=False,
-                                key=f"imcsim-{study.name}-{digest}-{p.index}-{time.time_ns()}")
-            by_key[fut.key] = p
-            futures.append(fut)
-        try:
-            for fut in distributed.as_completed(futures):
-                store(fut.result(), by_key[fut.key])
-        finally:
-            for fut in futures:
-                fut.cancel()
+        for fut in distributed.as_completed(futures):
+            store(fut.result(), by_key[fut.key])
     finally:
-        if owned:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        for fut in futures:
+            fut.cancel()
 
 
 def _draw_plots(study, result, stream):

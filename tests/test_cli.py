@@ -227,8 +227,7 @@ def test_bad_input(tmp_path, capsys, monkeypatch, what, patch, args, key, text):
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert key in lines[0] and text in lines[0], lines[0]
-    if "--scheduler" not in args:
-        assert str(path) in lines[0]
+    assert lines[0].startswith(f"imcsim: {path}")
     if what != "scheduler not answering":
         rc2, _, err2 = call(capsys, "validate", path)
         assert rc2 == 2 and err2.strip() == err.strip()
