@@ -379,7 +379,7 @@ class Dense(_Linear):
         return M
 
     def _rows(self, x):
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], self.in_features)
 
     def _unrows(self, y, B):
         return y
@@ -742,7 +742,7 @@ class _Pool(Layer):
         _, Ho, Wo = self.out_shape
         sh, sw = self.stride
         win = np.lib.stride_tricks.sliding_window_view(x, self.kernel, axis=(2, 3))[:, :, ::sh, ::sw][:, :, :Ho, :Wo]
-        return win.reshape(win.shape[:4] + (-1,))
+        return win.reshape(win.shape[:4] + (self.kernel[0] * self.kernel[1],))
 
     def _scatter(self, gw, B):
         """gw (B, C, Ho, Wo, kh*kw) -> gradient wrt the (unpadded) input."""
@@ -808,7 +808,7 @@ class Flatten(Layer):
         return (int(np.prod(s)),)
 
     def forward(self, x, ctx=None):
-        return x.reshape(x.shape[0], -1)
+        return x.reshape((x.shape[0],) + self.out_shape)
 
     def train_forward(self, x):
         return self.forward(x)

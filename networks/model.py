@@ -186,7 +186,7 @@ class Network:
                              f"call init(seed) for random weights")
         ctx = Context(ExactBackend() if backend is None else backend, fold)
         out = run_sequence(self.layers, self._prepare(x), ctx)
-        return out.reshape(out.shape[0], -1)
+        return out.reshape(out.shape[0], int(np.prod(self.output_shape)))
 
     def predict(self, x, backend=None, fold: bool = True):
         return np.argmax(self.forward(x, backend, fold), axis=1)
@@ -220,7 +220,7 @@ class Network:
         return out
 
     def train_forward(self, x):
-        return train_sequence(self.layers, self._prepare(x)).reshape(x.shape[0], -1)
+        return train_sequence(self.layers, self._prepare(x)).reshape(x.shape[0], int(np.prod(self.output_shape)))
 
     def backward(self, g):
         g = g.reshape((g.shape[0],) + self.output_shape)

@@ -428,3 +428,12 @@ def test_workload_without_weights_is_clear():
         net.forward(np.zeros((1, 4)))
     assert net.init(0).has_weights
     assert isinstance(networks.NetworkError, type) and issubclass(NetworkFileError, networks.NetworkError)
+
+
+def test_empty_batch_and_pickle():
+    import pickle
+    net = _small_qnet().init(2)
+    out = net.forward(np.zeros((0, 1, 8, 8)), ExactBackend(packed=True))
+    assert out.shape == (0, 3)
+    x = np.random.default_rng(0).uniform(0, 1, (5, 64))           # flat samples are reshaped
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(net)).forward(x), net.forward(x))
