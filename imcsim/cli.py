@@ -314,6 +314,13 @@ def main(argv=None) -> int:
              "list": _cmd_list, "info": _cmd_info, "bench": _cmd_bench}
     try:
         return verbs[a.verb](a)
+    except BrokenPipeError:  # `imcsim list | head -1`: the reader left; stop quietly
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return EXIT_ERROR
     except KeyboardInterrupt:
         msg = "imcsim: interrupted"
         if a.verb == "run":

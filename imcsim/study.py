@@ -1106,7 +1106,7 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
         print(summary_table(result), file=sys.stdout, flush=True)
         print(f"wrote {study.result_path()}", file=sys.stdout, flush=True)
     if plots if plots is not None else True:
-        _draw_plots(study, result, stream)
+        _draw_plots(study, result, stream, verbose=summary if summary is not None else progress)
     return result
 
 
@@ -1130,7 +1130,7 @@ def _run_dask(client, study, todo, digest, store):
             fut.cancel()
 
 
-def _draw_plots(study, result, stream):
+def _draw_plots(study, result, stream, verbose=True):
     kinds = study.outputs["plots"]
     if not kinds:
         return
@@ -1143,7 +1143,8 @@ def _draw_plots(study, result, stream):
         except plot.PlotError as exc:
             print(f"imcsim: skipped plot {kind}: {exc}", file=stream)
             continue
-        print(f"wrote {path}", file=sys.stdout, flush=True)
+        if verbose:
+            print(f"wrote {path}", file=sys.stdout, flush=True)
 
 
 # --------------------------------------------------------------------------- assembling

@@ -304,3 +304,64 @@ def test_dask_threads_match_in_process_fake(tmp_path, fake):
         b = run_study(study_doc(tmp_path, outputs={"dir": str(tmp_path / "d"), "plots": []}),
                       scheduler=client, progress=False)
     xr.testing.assert_identical(a["accuracy"], b["accuracy"])
+
+
+# --------------------------------------------------------------------------- real stack
+REAL = {
+    "study": "real",
+    "network": "tnn_mlp_digits",
+    "dataset": {"name": "digits", "split": "test", "limit": 16},
+    "hardware": "tim_dnn_32nm",
+    "sweep": {"adc.bits": [3, 4], "cell.mismatch_sigma": [0.0, 0.1]},
+    "trials": 2,
+    "seed": 5,
+}
+
+
+def real_doc(tmp_path, sub="out", **kw):
+    doc = dict(REAL, outputs={"dir": str(tmp_path / sub), "plots": []})
+    doc.update(kw)
+    return doc
+
+
+def test_files_by_relative_path_real(tmp_path):
+    """A network file and a card file named relative to the study file."""
+    import device_models
+    import networks
+
+    (tmp_path / "models").mkdir()
+    networks.save_network(networks.zoo.load("tnn_mlp_digits"), tmp_path / "models" / "net.yaml")
+    (tmp_path / "models" / "card.yaml").write_text(device_models.load_card("tim_dnn_32nm").dump())
+    doc = real_doc(tmp_path, network="models/net.yaml", hardware="models/card.yaml",
+                   sweep={"adc.bits": [3, 4]}, trials=1)
+    p = write(tmp_path, doc)
+    ds = run_study(p, progress=False)
+    by_name = run_study(real_doc(tmp_path, sub="named", sweep={"adc.bits": [3, 4]}, trials=1),
+                        progress=False)
+    xr.testing.assert_identical(ds["accuracy"], by_name["accuracy"])
+    with pytest.raises(StudyError, match="network: network file not found"):
+        validate_study(write(tmp_path, dict(doc, network="models/nope.yaml"), "b.yaml"))
+    with pytest.raises(StudyError, match="hardware: card file not found"):
+        validate_study(write(tmp_path, dict(doc, hardware="models/nope.yaml"), "b.yaml"))
+
+
+def test_dataset_errors_real(tmp_path):
+    with pytest.raises(StudyError) as ei:
+        validate_study(real_doc(tmp_path, dataset={"name": "digit", "split": "test"}))
+    assert "dataset: name: " in str(ei.value) and "did you mean 'digits'" in str(ei.value)
+    with pytest.raises(StudyError) as ei:
+        validate_study(real_doc(tmp_path, dataset={"name": "digits", "split": "tset"}))
+    assert "dataset: split: " in str(ei.value) and "unknown split" in str(ei.value)
+
+
+def test_dask_local_cluster_matches_in_process_real(tmp_path):
+    """The same study in-process and on a 2-worker LocalCluster: identical numbers."""
+    distributed = pytest.importorskip("distributed")
+    a = run_study(real_doc(tmp_path, sub="a"), progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        b = run_study(real_doc(tmp_path, sub="b"), scheduler=client, progress=False)
+    for name in a.data_vars:
+        xr.testing.assert_identical(a[name], b[name])
+    assert a["accuracy"].std("trial").max() >= 0  # two trials, drawn per (seed, point, trial)
