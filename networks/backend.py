@@ -62,10 +62,13 @@ class ExactBackend:
             else:
                 _check_ints(w, None, None, f"layer {layer!r}: w")
         if asym is not None:
+            # integer counts of each (input sign, weight sign) pair, then one real combination
+            # grouped by weight value: y = b (d n++ - c n-+) - a (d n+- - c n--).  A sum that is
+            # zero in exact arithmetic comes out exactly 0 (no summation-order residue).
             a, b, c, d = (float(v) for v in asym)
-            wv = np.where(w > 0, b, np.where(w < 0, -a, 0.0))
-            xv = np.where(x > 0, d, np.where(x < 0, -c, 0.0))
-            y = xv @ wv
+            xp, xn = (x > 0).astype(np.float64), (x < 0).astype(np.float64)
+            wp, wn = (w > 0).astype(np.float64), (w < 0).astype(np.float64)
+            y = b * (d * (xp @ wp) - c * (xn @ wp)) - a * (d * (xp @ wn) - c * (xn @ wn))
         elif self.packed and kind == "binary" and _is_binary(w):
             y = xnor_popcount_matmul(x, w)
         else:

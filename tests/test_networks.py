@@ -302,7 +302,11 @@ def test_exact_backend_asym_and_errors():
     y = ExactBackend().matmul(x, w, encoding="ternary", layer="l", asym=(a, b, c, d))
     wv = np.select([w > 0, w < 0], [b, -a], 0.0)
     xv = np.select([x > 0, x < 0], [d, -c], 0.0)
-    np.testing.assert_allclose(y, xv @ wv)
+    np.testing.assert_allclose(y, xv @ wv, rtol=1e-12, atol=1e-12)
+    # balanced sums are exactly zero (no summation-order residue)
+    xb = np.array([[1, 1, -1, -1]])
+    wb = np.array([[1], [-1], [1], [-1]])
+    assert ExactBackend().matmul(xb, wb, encoding="ternary", layer="z", asym=(0.2488, 0.2611, 1, 1))[0, 0] == 0.0
     be = ExactBackend()
     with pytest.raises(BackendError, match="lie in"):
         be.matmul(np.array([[2, 0]]), np.ones((2, 1), int), encoding="ternary", layer="l")

@@ -216,3 +216,33 @@ def test_zoo_network_on_ideal_imc_card_equals_exact_backend(name, digits_test):
     np.testing.assert_array_equal(net.predict(x, be), net.predict(x, exact))
     # the integer accumulators themselves agree, layer by layer
     np.testing.assert_array_equal(net.forward(x[:50], be, fold=False), net.forward(x[:50], exact, fold=False))
+
+
+def test_mixed_precision_network_on_ideal_imc_card():
+    """Every encoding and weight kind through the IMC backend (ideal card) == exact backend:
+    unsigned/ternary/binary/signed inputs, ternary/binary/asym_ternary/int4 weights, conv + residual."""
+    imcsim = pytest.importorskip("imcsim")
+    if not (hasattr(imcsim, "ImcBackend") and hasattr(imcsim, "load_hardware")):
+        pytest.skip("imcsim.ImcBackend / load_hardware not available")
+    from networks.model import from_spec
+    net = from_spec({"input_shape": [1, 8, 8], "layers": [
+        {"type": "conv2d", "name": "c1", "in": 1, "out": 6, "kernel": 3, "stride": 2, "padding": 1,
+         "weights": "ternary", "inputs": "unsigned4"},
+        {"type": "batchnorm", "name": "bn1"}, {"type": "ternarize", "name": "t1"},
+        {"type": "residual", "name": "r", "body": [
+            {"type": "conv2d", "name": "r.c", "in": 6, "out": 6, "kernel": 3, "padding": 1,
+             "weights": "asym_ternary", "inputs": "ternary"}, {"type": "batchnorm", "name": "r.bn"}]},
+        {"type": "sign", "name": "s"}, {"type": "flatten", "name": "f"},
+        {"type": "dense", "name": "d1", "in": 96, "out": 16, "weights": "int4", "inputs": "binary"},
+        {"type": "batchnorm", "name": "bn2"}, {"type": "uniform", "name": "u", "bits": 3},
+        {"type": "dense", "name": "d2", "in": 16, "out": 10, "weights": "xnor", "inputs": "signed3"}]}).init(3)
+    rng = np.random.default_rng(0)
+    for l in net.all_layers():
+        if l.type == "batchnorm":
+            l.beta, l.mean = rng.normal(0, 0.3, l.channels), rng.normal(0, 0.3, l.channels)
+            l.gamma, l.var = rng.uniform(0.5, 1.5, l.channels), rng.uniform(0.5, 2, l.channels)
+    x, _ = datasets.load("digits", split="test", limit=100)
+    be = imcsim.ImcBackend(imcsim.load_hardware("ideal"), seed=0)
+    np.testing.assert_array_equal(net.predict(x, be), net.predict(x, ExactBackend()))
+    np.testing.assert_allclose(net.forward(x, be, fold=False), net.forward(x, ExactBackend(), fold=False),
+                               rtol=1e-9, atol=1e-9)
