@@ -173,8 +173,10 @@ def _numeric_grad(f, a, eps=1e-6):
 def _fp_net():
     return Network([
         Conv2d("c1", 2, 3, 3, stride=1, padding=1), BatchNorm("bn1"), ReLU("r1"),
-        Residual("res", [Conv2d("res.c", 3, 3, 3, padding=1), BatchNorm("res.bn")]),
-        AvgPool2d("ap", 2), MaxPool2d("mp", 2, stride=1), Flatten("fl"), Dense("fc", 3, 4)],
+        Residual("res", [Conv2d("res.c", 3, 3, 3, padding=1), BatchNorm("res.bn")],
+                 [Conv2d("res.sc", 3, 3, 1)]),
+        Conv2d("c2", 3, 3, 3, stride=2, padding=1), MaxPool2d("mp", 3, stride=2, padding=1),
+        AvgPool2d("ap", 2), Flatten("fl"), Dense("fc", 3, 4)],
         input_shape=(2, 5, 5))
 
 
