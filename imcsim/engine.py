@@ -404,7 +404,7 @@ def _tables(w_cols: np.ndarray, g, groups: np.ndarray, has_neg: bool, packed: bo
     t_pos = build(rows_pos)
     t_neg = build(rows_neg) if has_neg else np.zeros((1, 16, M), np.float32)
     cpg = max(1, max(b - a for a, b in zip(c0, c1)))
-    col_block = max(16, ((256 << 10) // (cpg * 16 * 4)) // 16 * 16)
+    col_block = max(64, ((512 << 10) // (cpg * 16 * 4)) // 16 * 16)
     return {"t_pos": t_pos, "t_neg": t_neg, "has_neg": bool(has_neg), "packed": bool(packed),
             "pack_shift": shift if packed else 0, "chunk_start": starts, "chunk_rows": nrows,
             "group_chunk0": np.asarray(c0, np.int64), "group_chunk1": np.asarray(c1, np.int64),

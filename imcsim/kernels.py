@@ -136,18 +136,96 @@ def _patterns(x, b, s, n, kind, p, mask):
     return mp, mn
 
 
-@njit(cache=True, inline="always")
-def _code(u, su, top, key, counter, table, tmax):
-    """ADC code of u = (gain * v - v_min) / lsb + offset + 1/2 with read noise su [LSB]:
-    clip(floor(u + su * z), 0, top). z is drawn only if some z in the generator's bounded
-    range could change the code, so skipping it changes no result."""
-    if su > 0.0:
-        a = su * tmax
-        lo = min(max(math.floor(u - a), 0.0), top)
-        hi = min(max(math.floor(u + a), 0.0), top)
-        if lo != hi:
-            u += su * gauss(key, counter, table)
-    return min(max(math.floor(u), 0.0), top)
+@njit(cache=True, fastmath=True, inline="always")
+def _add_patterns(row, tf, idx, c0, c1, j0, n):
+    """row[:n] += sum over chunks c0..c1-1 of tf[16 c + idx[c], j0:j0+n]."""
+    c = c0
+    while c + 4 <= c1:
+        t1 = tf[c * 16 + np.intp(idx[c]), j0:j0 + n]
+        t2 = tf[c * 16 + 16 + np.intp(idx[c + 1]), j0:j0 + n]
+        t3 = tf[c * 16 + 32 + np.intp(idx[c + 2]), j0:j0 + n]
+        t4 = tf[c * 16 + 48 + np.intp(idx[c + 3]), j0:j0 + n]
+        for j in range(n):
+            row[j] += (t1[j] + t2[j]) + (t3[j] + t4[j])
+        c += 4
+    while c < c1:
+        t1 = tf[c * 16 + np.intp(idx[c]), j0:j0 + n]
+        for j in range(n):
+            row[j] += t1[j]
+        c += 1
+
+
+@njit(cache=True, fastmath=True)
+def _saturate_row(v, out, kind, s):
+    """Bitline saturation of one row of rail values (device_models.bitline.analog)."""
+    n = v.shape[0]
+    if kind == 0:
+        for j in range(n):
+            out[j] = v[j]
+    elif kind == 1:
+        for j in range(n):
+            out[j] = min(v[j], s) if v[j] > 0.0 else v[j]
+    else:
+        for j in range(n):
+            out[j] = s * (1.0 - math.exp(-v[j] / s)) if v[j] > 0.0 else v[j]
+
+
+@njit(cache=True, fastmath=True)
+def _codes_row(a, cnt, ga, ob, sigma, top, tmax, key, ctr0, table, code, u, su):
+    """ADC codes of one row of analog values a [cells]: code = clip(floor(ga * (a + noise)
+    + ob), 0, top) with noise of sigma * sqrt(cnt) [cells] (cnt: the discharging cells).
+
+    Pass 1 (vectorizable) computes every code without noise and marks the conversions
+    whose code some value of the bounded generator could change; pass 2 draws the noise
+    of those alone (counter ctr0 + 2 j), so skipped draws change no result."""
+    n = a.shape[0]
+    if sigma == 0.0:
+        for j in range(n):
+            code[j] = min(max(math.floor(ga[j] * a[j] + ob[j]), 0.0), top)
+        return
+    need = 0
+    for j in range(n):
+        uj = ga[j] * a[j] + ob[j]
+        sj = ga[j] * sigma * math.sqrt(max(cnt[j], 0.0))
+        # drawing where no draw is needed changes nothing, so clamps are left out here
+        flag = math.floor(uj - sj * tmax) != math.floor(uj + sj * tmax)
+        code[j] = min(max(math.floor(uj), 0.0), top)
+        u[j] = uj
+        su[j] = sj if flag else 0.0
+        need += flag
+    if need:
+        for j in range(n):
+            if su[j] != 0.0:
+                z = gauss(key, ctr0 + 2 * j, table)
+                code[j] = min(max(math.floor(u[j] + su[j] * z), 0.0), top)
+
+
+@njit(cache=True, fastmath=True)
+def _convert_row(vbl, vblb, abl, ablb, sat_kind, sat_s, differential, ga0, ob0, ga1, ob1,
+                 sigma, top, tmax, key, ctr0, table, code0, code1, work_u, work_s, accv,
+                 sb, sbb, v_min, lsb):
+    """Saturate, add noise, convert and accumulate one row of accesses (all columns)."""
+    n = accv.shape[0]
+    if differential:
+        _saturate_row(vbl, abl, sat_kind, sat_s)
+        _saturate_row(vblb, ablb, sat_kind, sat_s)
+        for j in range(n):
+            abl[j] -= ablb[j]
+            ablb[j] = vbl[j] + vblb[j]       # discharging cells of both rails (noise)
+        _codes_row(abl, ablb, ga0, ob0, sigma, top, tmax, key, ctr0, table, code0, work_u, work_s)
+        for j in range(n):
+            accv[j] += sb * (v_min + code0[j] * lsb)
+        return
+    if sat_kind == 0:
+        _codes_row(vbl, vbl, ga0, ob0, sigma, top, tmax, key, ctr0, table, code0, work_u, work_s)
+        _codes_row(vblb, vblb, ga1, ob1, sigma, top, tmax, key, ctr0 + 1, table, code1, work_u, work_s)
+    else:
+        _saturate_row(vbl, abl, sat_kind, sat_s)
+        _saturate_row(vblb, ablb, sat_kind, sat_s)
+        _codes_row(abl, vbl, ga0, ob0, sigma, top, tmax, key, ctr0, table, code0, work_u, work_s)
+        _codes_row(ablb, vblb, ga1, ob1, sigma, top, tmax, key, ctr0 + 1, table, code1, work_u, work_s)
+    for j in range(n):
+        accv[j] += sb * (v_min + code0[j] * lsb) - sbb * (v_min + code1[j] * lsb)
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -178,7 +256,6 @@ def lut_convert_accumulate(x, kind, nbits, n_planes, chunk_start, chunk_rows,
     inv_lsb = 1.0 / lsb
     tmax = max(abs(table[0]), abs(table[-1]))
     pmask = (1 << pack_shift) - 1
-    fast = noise_sigma == 0.0 and sat_kind == 0 and not differential
     # conversion as u = ga * v + ob: ga = gain / lsb, ob = offset + 1/2 - v_min / lsb
     ga = gain.transpose(0, 2, 1) * inv_lsb
     ob = offset.transpose(0, 2, 1) + 0.5 - v_min * inv_lsb
@@ -203,27 +280,25 @@ def lut_convert_accumulate(x, kind, nbits, n_planes, chunk_start, chunk_rows,
         buf = np.empty((R, M), np.float32)
         vbl = np.empty(n_cols)
         vblb = np.empty(n_cols)
+        abl = np.empty(n_cols)
+        ablb = np.empty(n_cols)
+        code0 = np.empty(n_cols)
+        code1 = np.empty(n_cols)
+        work_u = np.empty(n_cols)
+        work_s = np.empty(n_cols)
         for g in range(G):
             c0 = group_chunk0[g]
             c1 = group_chunk1[g]
             buf[:, :] = 0.0
-            # 1-D views and loops from 0 let LLVM vectorize the look-up adds
+            # 1-D views and loops from 0 let LLVM vectorize the look-up adds; four chunks
+            # per pass over the row (pattern 0 is a row of zeros, so no branch is needed)
             for j0 in range(0, M, col_block):
                 n = min(M, j0 + col_block) - j0
                 for r in range(R):
                     row = buf[r, j0:j0 + n]
-                    for c in range(c0, c1):
-                        i = ipos[r, c]
-                        if i != 0:
-                            tr = tp[c * 16 + i, j0:j0 + n]
-                            for j in range(n):
-                                row[j] += tr[j]
-                        if has_neg:
-                            i = ineg[r, c]
-                            if i != 0:
-                                tr = tn[c * 16 + i, j0:j0 + n]
-                                for j in range(n):
-                                    row[j] += tr[j]
+                    _add_patterns(row, tp, ipos[r], c0, c1, j0, n)
+                    if has_neg:
+                        _add_patterns(row, tn, ineg[r], c0, c1, j0, n)
             t = group_tile[g]
             ga0 = ga[t, 0]
             ga1 = ga[t, 1]
@@ -235,42 +310,21 @@ def lut_convert_accumulate(x, kind, nbits, n_planes, chunk_start, chunk_rows,
                 sb = s_bl[p]
                 sbb = s_blb[p]
                 accv = acc[bi]
+                ctr0 = ((((vec0 + b0 + bi) * P + p) * G + g) * n_cols) * 2
                 if packed:
                     rv = buf[r, :n_cols]
                     for j in range(n_cols):
                         iv = int(rv[j])
                         vbl[j] = float(iv & pmask)
                         vblb[j] = float(iv >> pack_shift)
+                    _convert_row(vbl, vblb, abl, ablb, sat_kind, sat_s, differential, ga0, ob0,
+                                 ga1, ob1, noise_sigma, top, tmax, key, ctr0, table, code0, code1,
+                                 work_u, work_s, accv, sb, sbb, v_min, lsb)
                 else:
-                    rv = buf[r, :n_cols]
-                    rvb = buf[r, n_cols:]
-                    for j in range(n_cols):
-                        vbl[j] = rv[j]
-                        vblb[j] = rvb[j]
-                if fast:
-                    # no noise, no saturation, dual sensing: vectorizable conversions
-                    for j in range(n_cols):
-                        cb = min(max(math.floor(ga0[j] * vbl[j] + ob0[j]), 0.0), top)
-                        cbb = min(max(math.floor(ga1[j] * vblb[j] + ob1[j]), 0.0), top)
-                        accv[j] += sb * (v_min + cb * lsb) - sbb * (v_min + cbb * lsb)
-                    continue
-                base = (((vec0 + b0 + bi) * P + p) * G + g) * n_cols
-                for j in range(n_cols):
-                    bl = vbl[j]
-                    blb = vblb[j]
-                    abl = saturate(bl, sat_kind, sat_s)
-                    ablb = saturate(blb, sat_kind, sat_s)
-                    ctr = (base + j) * 2
-                    if differential:
-                        sig = noise_sigma * math.sqrt(max(bl, 0.0) + max(blb, 0.0))
-                        c = _code(ga0[j] * (abl - ablb) + ob0[j], ga0[j] * sig, top, key, ctr, table, tmax)
-                        accv[j] += sb * (v_min + c * lsb)
-                    else:
-                        c = _code(ga0[j] * abl + ob0[j], ga0[j] * noise_sigma * math.sqrt(max(bl, 0.0)),
-                                  top, key, ctr, table, tmax)
-                        cc = _code(ga1[j] * ablb + ob1[j], ga1[j] * noise_sigma * math.sqrt(max(blb, 0.0)),
-                                   top, key, ctr + 1, table, tmax)
-                        accv[j] += sb * (v_min + c * lsb) - sbb * (v_min + cc * lsb)
+                    _convert_row(buf[r, :n_cols], buf[r, n_cols:], abl, ablb, sat_kind, sat_s,
+                                 differential, ga0, ob0, ga1, ob1, noise_sigma, top, tmax, key,
+                                 ctr0, table, code0, code1, work_u, work_s, accv, sb, sbb,
+                                 v_min, lsb)
         for bi in range(nb):
             for j in range(n_cols):
                 colacc[b0 + bi, j] = acc[bi, j]
