@@ -191,8 +191,15 @@ class Network:
     def predict(self, x, backend=None, fold: bool = True):
         return np.argmax(self.forward(x, backend, fold), axis=1)
 
-    def accuracy(self, x, y, backend=None, fold=True) -> float:
-        return float(np.mean(self.predict(x, backend, fold) == np.asarray(y)))
+    def accuracy(self, x, y, backend=None, fold=True, batch: int = 1024) -> float:
+        """Fraction of correct predictions, evaluated ``batch`` samples at a time."""
+        y = np.asarray(y)
+        if len(y) == 0:
+            return float("nan")
+        backend = ExactBackend() if backend is None else backend
+        hits = sum(int(np.sum(self.predict(x[i:i + batch], backend, fold) == y[i:i + batch]))
+                   for i in range(0, len(y), batch))
+        return hits / len(y)
 
     # -- training --------------------------------------------------------------------------
     def init(self, seed=0):

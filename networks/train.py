@@ -85,19 +85,23 @@ def _shift_augment(x, rng, max_shift):
     return out
 
 
-def recalibrate_batchnorm(net: Network, x, chunk=None):
-    """Set every BN's running statistics to the statistics of ``x`` (one full-batch pass)."""
+def recalibrate_batchnorm(net: Network, x, chunk=2048):
+    """Set every BN's running statistics to the statistics of ``x``: one pass in training
+    mode, in chunks of ``chunk`` samples whose statistics are averaged (a single chunk,
+    as for digits, gives the exact full-batch statistics)."""
     bns = [l for l in net.all_layers() if isinstance(l, BatchNorm)]
     if not bns:
         return
     saved = [b.momentum for b in bns]
-    for b in bns:
-        b.momentum = 0.0
-    net.train_forward(x)
+    for i, start in enumerate(range(0, len(x), chunk)):
+        for b in bns:
+            b.momentum = i / (i + 1)          # running average over chunks
+        net.train_forward(x[start:start + chunk])
     for b, m in zip(bns, saved):
         b.momentum = m
     for l in net.all_layers():
         l.__dict__.pop("_cache", None)
+        l.__dict__.pop("_x", None)
 
 
 def train(net: Network, x, y, epochs=60, lr=1e-2, batch=64, seed=0, augment_shift=0,
