@@ -84,11 +84,37 @@ def _short_names(dims) -> dict:
     return {d: (s if last.count(s) == 1 else str(d)) for d, s in zip(dims, last)}
 
 
-def _point_labels(ds, dims) -> list[str]:
-    short = _short_names(dims)
+def _extra_coords(ds, d) -> list[str]:
+    """Non-dimension coordinates along sweep dimension ``d`` (other members of a zip
+    group) whose values differ from ``d``'s own."""
+    own = [_fmt(v) for v in ds[d].values]
+    return [c for c, v in ds.coords.items()
+            if c != d and v.dims == (d,) and [_fmt(x) for x in v.values] != own]
+
+
+def _member_paths(ds, d) -> list[str]:
+    """Parameter paths of sweep dimension ``d`` (its ``parameter`` attr)."""
+    return [p.strip() for p in str(ds[d].attrs.get("parameter", d)).split(",")]
+
+
+def _point_labels(ds, dims, extras: bool = True) -> list[str]:
+    """``dim=value, ...`` per point. Other members of a zip group are shown when the
+    group's dimension has a name of its own (``design``) or ``extras``."""
+    def more(d):
+        return [c for c in _extra_coords(ds, d) if extras or d not in _member_paths(ds, d)]
+
+    names = []
+    for d in dims:
+        names.append(d)
+        names.extend(more(d))
+    short = _short_names(names)
     out = []
     for pos in np.ndindex(*[ds.sizes[d] for d in dims]):
-        out.append(", ".join(f"{short[d]}={_fmt(ds[d].values[i])}" for d, i in zip(dims, pos)))
+        parts = []
+        for d, i in zip(dims, pos):
+            parts.append(f"{short[d]}={_fmt(ds[d].values[i])}")
+            parts.extend(f"{short[c]}={_fmt(ds[c].values[i])}" for c in more(d))
+        out.append(", ".join(parts))
     return out
 
 
@@ -152,7 +178,7 @@ def _pareto(ds, fig, select):
     e = _energy_per_point(ds, dims)
     mean, std = _accuracy_stats(ds, dims)
     mean, std = mean.reshape(-1), std.reshape(-1)
-    labels = _point_labels(ds, dims) if dims else [ds.attrs.get("study", "point")]
+    labels = _point_labels(ds, dims, extras=False) if dims else [ds.attrs.get("study", "point")]
     front = pareto_mask(e, mean)
     ax = fig.add_subplot(111)
     ax.errorbar(e, mean, yerr=std, fmt="o", color="tab:blue", ecolor="0.6", capsize=3,
@@ -161,22 +187,63 @@ def _pareto(ds, fig, select):
     ax.plot(e[front][order], mean[front][order], "-", color="tab:red", lw=1.5, zorder=3)
     ax.scatter(e[front], mean[front], s=90, facecolors="none", edgecolors="tab:red",
                linewidths=1.5, label="Pareto front", zorder=4)
-    if len(labels) <= 40:
-        # points that coincide share one label (one line per point)
-        groups: dict = {}
-        for x, y, t in zip(e, mean, labels):
-            key = (float(f"{x:.5g}"), float(f"{y:.4g}"))
-            groups.setdefault(key, []).append(t)
-        for (x, y), ts in groups.items():
-            ax.annotate("\n".join(ts), (x, y), textcoords="offset points", xytext=(5, 3),
-                        fontsize=7, va="top" if len(ts) > 1 else "bottom")
     if e.size > 1 and np.all(e > 0) and e.max() / e.min() > 20:
         ax.set_xscale("log")
+    if len(labels) <= 40:
+        # room on the right for the labels of the rightmost points
+        ax.autoscale_view()
+        x0, x1 = ax.get_xlim()
+        width = min(max(len(t) for t in labels) * 0.012, 0.6)
+        if ax.get_xscale() == "log":
+            ax.set_xlim(x0, x1 * (x1 / x0) ** width)
+        else:
+            ax.set_xlim(x0, x1 + (x1 - x0) * width)
+        # points that (nearly) coincide on the figure share one label, one line each
+        xy = ax.transData.transform(np.column_stack([e, mean]))
+        groups: dict = {}
+        anchors: list = []
+        for k, t in enumerate(labels):
+            for a in anchors:
+                if np.hypot(*(xy[k] - xy[a])) < 14.0:
+                    groups[(e[a], mean[a])].append(t)
+                    break
+            else:
+                anchors.append(k)
+                groups[(e[k], mean[k])] = [t]
+        notes = [ax.annotate("\n".join(ts), (x, y), textcoords="offset points",
+                             xytext=(6, 3), fontsize=7, va="top" if len(ts) > 1 else "bottom")
+                 for (x, y), ts in groups.items()]
+        if _overlap(fig, notes):
+            # too crowded for full labels: number the points, list the numbers beside
+            for n in notes:
+                n.remove()
+            ax.set_xlim(x0, x1)
+            for k, (x, y) in enumerate(zip(e, mean)):
+                ax.annotate(str(k + 1), (x, y), textcoords="offset points", xytext=(4, 3),
+                            fontsize=7)
+            key = "\n".join(f"{'*' if front[k] else ' '}{k + 1:>2}: {t}"
+                            for k, t in enumerate(labels)) + "\n\n* on the Pareto front"
+            ax.text(1.02, 1.0, key, transform=ax.transAxes, va="top", ha="left", fontsize=7,
+                    family="monospace")
     ax.set_xlabel("energy per inference [pJ]")
     ax.set_ylabel("accuracy")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     ax.set_title(_title(ds, "energy vs accuracy"))
+
+
+def _overlap(fig, texts) -> bool:
+    """True if any two of the texts' boxes on the figure overlap."""
+    try:
+        r = fig.canvas.get_renderer()
+        boxes = [t.get_window_extent(renderer=r) for t in texts]
+    except Exception:
+        return False
+    for i in range(len(boxes)):
+        for j in range(i + 1, len(boxes)):
+            if boxes[i].overlaps(boxes[j]):
+                return True
+    return False
 
 
 def _select_point(ds, dims, select):
@@ -329,7 +396,7 @@ def plot(ds, kind: str, path, select: dict | None = None) -> Path:
     if isinstance(ds, (str, os.PathLike)):
         ds = open_result(ds)
     plt = _plt()
-    fig = plt.figure(figsize=(10, 6) if kind == "energy_breakdown" else (7.5, 5.5))
+    fig = plt.figure(figsize={"energy_breakdown": (10, 6), "pareto": (9, 5.5)}.get(kind, (7.5, 5.5)))
     try:
         _DRAW[kind](ds, fig, select)
         fig.tight_layout()

@@ -1250,13 +1250,19 @@ def summary_table(ds) -> str:
     """One row per point: sweep values, accuracy mean +- std over trials, energy per
     inference, latency per inference, TOPS/W."""
     dims = [d for d in _sweep_dims(ds) if d in ds.dims]
-    cols = dims + ["accuracy", "energy/inf", "latency/inf", "TOPS/W"]
+    shown = []  # each sweep dimension, then the other members of its zip group
+    for d in dims:
+        shown.append(d)
+        own = [_fmt(_scalar(v)) for v in ds[d].values]
+        shown.extend(c for c, v in ds.coords.items() if c != d and v.dims == (d,)
+                     and [_fmt(_scalar(x)) for x in v.values] != own)
+    cols = shown + ["accuracy", "energy/inf", "latency/inf", "TOPS/W"]
     rows = []
     sizes = [ds.sizes[d] for d in dims]
     for pos in itertools.product(*[range(s) for s in sizes]):
         sel = dict(zip(dims, pos))
         p = ds.isel(sel) if sel else ds
-        row = [_fmt(_scalar(p[d].values)) for d in dims]
+        row = [_fmt(_scalar(p[c].values)) for c in shown]
         if "accuracy" in p:
             acc = np.asarray(p["accuracy"].values, dtype=float)
             std = acc.std(ddof=1) if acc.size > 1 else 0.0
