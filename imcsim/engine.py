@@ -14,9 +14,11 @@ layer name) and the position of the layer in its noise stream. Every call then r
 4. slices of multi-bit weights are recombined with their place values;
 5. every event that costs energy is counted from the data (:mod:`imcsim.events`).
 
-Short cuts that change no result: with no mismatch the two rails of a column are packed in
-one float32 product (BL + (L+1) * BLB is exact below 2**24); with no non-ideality at all
-and an ADC that resolves every count, the conversion is the identity and the product is
+Group sums: without mismatch every discharging cell counts one, and the counts are
+popcounts of the input plane's bits with the bits of the cells holding +1 / -1 (64 rows a
+machine word); with mismatch they are sums of table look-ups over chunks of 4 rows
+(:mod:`imcsim.kernels`). A short cut that changes no result: with no non-ideality at all and
+an ADC that resolves every count, the conversion is the identity and the product is
 ``x @ w`` directly (events are still counted from the data).
 
 Comparability with CrossSim: with ``adc.sensing: differential``, ``adc.signed_format:
@@ -37,7 +39,7 @@ from .encoding import Encoding, parse_encoding
 from .errors import InputError
 from .events import Events
 from .kernels import (CHUNK, PLANE_ASYM, PLANE_BITS, PLANE_SIGN, SATURATION_KINDS, gauss_table,
-                      lut_convert_accumulate)
+                      mac_convert_accumulate)
 from .mapper import Mapping, map_layer, weight_slices
 from .tile import Tile
 
@@ -139,9 +141,9 @@ class ImcBackend:
     chunk_bytes : int
         Working memory per batch chunk [byte]; the batch streams through in chunks.
     shortcuts : bool
-        Use the exact short cuts (rails packed in one product without mismatch; identity
-        conversion for ideal devices). They change no result; False runs the full
-        per-access path everywhere (tests use it to check that claim).
+        Use the exact short cuts: identity conversion for ideal devices, popcount group sums
+        without mismatch. They change no result; False forms every group sum by table
+        look-up and converts every access (tests use it to check that claim).
     """
 
     def __init__(self, hardware, seed=0, *, track_error: bool = True, chunk_bytes: int = 32 << 20,
@@ -282,7 +284,7 @@ class ImcBackend:
         tables = None
         if not (lossless and enc.symmetric):
             tables = _tables(w_cols, g, m.groups, enc.has_negative,
-                             packed=g is None and self.shortcuts, lmax=lmax)
+                             popcount=g is None and self.shortcuts)
         out_bits = _bits_for(bound)
         psum_bits = _bits_for(min(K, T.rows) * xmax)
         return _LayerState(
@@ -334,12 +336,13 @@ class ImcBackend:
             kind = (PLANE_ASYM if enc.asym is not None else
                     PLANE_SIGN if enc.kind in ("ternary", "binary") else PLANE_BITS)
             M = tb["t_pos"].shape[2]
-            vec_block = max(1, min(64, (256 << 10) // (4 * P * M)))
-            lut_convert_accumulate(
+            vec_block = max(1, min(64, (256 << 10) // (4 * P * max(M, 2 * NS))))
+            mac_convert_accumulate(
                 np.ascontiguousarray(x, dtype=np.int32), kind, enc.bits, P,
-                tb["chunk_start"], tb["chunk_rows"], tb["group_chunk0"], tb["group_chunk1"],
-                tb["group_tile"], tb["t_pos"], tb["t_neg"], tb["has_neg"], tb["packed"],
-                tb["pack_shift"], tb["col_block"], vec_block, st.vec_offset,
+                tb["group_start"], tb["group_stop"], tb["group_tile"], tb["popcount"],
+                tb["wb_pos"], tb["wb_neg"], tb["chunk_start"], tb["chunk_rows"],
+                tb["group_chunk0"], tb["group_chunk1"], tb["t_pos"], tb["t_neg"], tb["has_neg"],
+                tb["col_block"], vec_block, st.vec_offset,
                 SATURATION_KINDS[ph.saturation], ph.saturation_count if ph.saturation_count > 0 else 1.0,
                 ph.noise_sigma, self.tile.sensing == "differential", v_min, lsb, levels,
                 st.offset, st.gain, enc.s_bl, enc.s_blb, st.key, gauss_table(), colacc)
@@ -361,26 +364,46 @@ class ImcBackend:
         return y
 
 
-def _tables(w_cols: np.ndarray, g, groups: np.ndarray, has_neg: bool, packed: bool, lmax: int) -> dict:
-    """Look-up tables of the kernel: for every chunk of <= 4 rows inside a row group and
-    every 4-bit pattern m of rows, the (mismatch-weighted) number of discharging cells per
-    column and rail when the rows in m carry +1 (t_pos) or -1 (t_neg).
+def _tables(w_cols: np.ndarray, g, groups: np.ndarray, has_neg: bool, popcount: bool) -> dict:
+    """What the kernel needs to form the group sums of one layer on one chip instance.
 
     A +1 input discharges BL through cells holding +1 and BLB through cells holding -1; a -1
-    input the other way round. Without mismatch the counts are integers and both rails are
-    packed in one float32 column, BL + 2**shift * BLB (exact below 2**24)."""
+    input the other way round.
+    * ``popcount`` (no mismatch: every discharging cell counts 1): the bits of the cells
+      holding +1 and -1, 64 rows of a group a word, per column: (G, words, NS) uint64.
+    * otherwise look-up tables: for every chunk of <= 4 rows inside a row group and each of
+      the 16 patterns of its rows, the mismatch-weighted number of discharging cells per
+      column and rail when those rows carry +1 (t_pos) or -1 (t_neg): (chunks, 16, 2 NS).
+    """
     K, NS = w_cols.shape
+    G = groups.shape[0]
+    out = {"group_start": np.ascontiguousarray(groups[:, 0]),
+           "group_stop": np.ascontiguousarray(groups[:, 1]),
+           "group_tile": np.ascontiguousarray(groups[:, 2]), "popcount": bool(popcount),
+           "has_neg": bool(has_neg)}
+    if popcount:
+        n_words = int(-(-(groups[:, 1] - groups[:, 0]).max() // 64))
+        wb = np.zeros((2, G, n_words, NS), np.uint64)
+        for gi, (s, e, _) in enumerate(groups):
+            for w in range(n_words):
+                r0 = int(s) + 64 * w
+                r1 = min(int(e), r0 + 64)
+                if r0 >= r1:
+                    break
+                weights = (np.uint64(1) << np.arange(r1 - r0, dtype=np.uint64))[:, None]
+                for k, level in enumerate((1, -1)):
+                    bits = (w_cols[r0:r1] == level).astype(np.uint64)
+                    wb[k, gi, w] = np.bitwise_or.reduce(bits * weights, axis=0)
+        out.update(wb_pos=wb[0], wb_neg=wb[1], t_pos=np.zeros((1, 16, 1), np.float32),
+                   t_neg=np.zeros((1, 16, 1), np.float32), chunk_start=np.zeros(1, np.int64),
+                   chunk_rows=np.zeros(1, np.int64), group_chunk0=np.zeros(G, np.int64),
+                   group_chunk1=np.zeros(G, np.int64), col_block=64)
+        return out
     wpos = (w_cols == 1).astype(np.float32)
     wneg = (w_cols == -1).astype(np.float32)
-    shift = int(lmax).bit_length()
-    packed = packed and (lmax + 1) << shift < 2 ** 24
-    if packed:
-        rows_pos = wpos + float(1 << shift) * wneg
-        rows_neg = wneg + float(1 << shift) * wpos
-    else:
-        gg = g if g is not None else np.ones((K, NS, 2), np.float32)
-        rows_pos = np.concatenate([gg[..., 0] * wpos, gg[..., 1] * wneg], axis=1)
-        rows_neg = np.concatenate([gg[..., 0] * wneg, gg[..., 1] * wpos], axis=1)
+    gg = g if g is not None else np.ones((K, NS, 2), np.float32)
+    rows_pos = np.concatenate([gg[..., 0] * wpos, gg[..., 1] * wneg], axis=1)
+    rows_neg = np.concatenate([gg[..., 0] * wneg, gg[..., 1] * wpos], axis=1)
     starts, nrows, c0, c1 = [], [], [], []
     for s, e, _ in groups:
         c0.append(len(starts))
@@ -401,14 +424,14 @@ def _tables(w_cols: np.ndarray, g, groups: np.ndarray, has_neg: bool, packed: bo
         r = rows[idx] * valid[..., None]                       # (chunks, 4, M)
         return np.ascontiguousarray(np.einsum("pr,crm->cpm", pattern_bits, r), dtype=np.float32)
 
-    t_pos = build(rows_pos)
-    t_neg = build(rows_neg) if has_neg else np.zeros((1, 16, M), np.float32)
     cpg = max(1, max(b - a for a, b in zip(c0, c1)))
-    col_block = max(64, ((512 << 10) // (cpg * 16 * 4)) // 16 * 16)
-    return {"t_pos": t_pos, "t_neg": t_neg, "has_neg": bool(has_neg), "packed": bool(packed),
-            "pack_shift": shift if packed else 0, "chunk_start": starts, "chunk_rows": nrows,
-            "group_chunk0": np.asarray(c0, np.int64), "group_chunk1": np.asarray(c1, np.int64),
-            "group_tile": np.ascontiguousarray(groups[:, 2]), "col_block": int(col_block)}
+    out.update(t_pos=build(rows_pos),
+               t_neg=build(rows_neg) if has_neg else np.zeros((1, 16, M), np.float32),
+               chunk_start=starts, chunk_rows=nrows, group_chunk0=np.asarray(c0, np.int64),
+               group_chunk1=np.asarray(c1, np.int64),
+               wb_pos=np.zeros((G, 1, 1), np.uint64), wb_neg=np.zeros((G, 1, 1), np.uint64),
+               col_block=max(64, ((512 << 10) // (cpg * 16 * 4)) // 16 * 16))
+    return out
 
 
 def _active_rows(x: np.ndarray, enc: Encoding) -> np.ndarray:

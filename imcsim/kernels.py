@@ -31,7 +31,8 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 #: bitline saturation curves (device_models.bitline.analog)
 SAT_NONE, SAT_CLIP, SAT_EXP = 0, 1, 2
@@ -84,15 +85,6 @@ def gauss(key, counter, table):
         return table[(1 << _TABLE_BITS) - 1]
     f = t - i
     return table[i] + f * (table[i + 1] - table[i])
-
-
-@njit(cache=True, inline="always")
-def saturate(v, kind, s):
-    if kind == 1:
-        return v if v < s else s
-    if kind == 2:
-        return s * (1.0 - math.exp(-v / s)) if v > 0.0 else v
-    return v
 
 
 @njit(cache=True)
@@ -228,56 +220,101 @@ def _convert_row(vbl, vblb, abl, ablb, sat_kind, sat_s, differential, ga0, ob0, 
         accv[j] += sb * (v_min + code0[j] * lsb) - sbb * (v_min + code1[j] * lsb)
 
 
-@njit(parallel=True, cache=True, fastmath=True)
-def lut_convert_accumulate(x, kind, nbits, n_planes, chunk_start, chunk_rows,
-                           group_chunk0, group_chunk1, group_tile, t_pos, t_neg, has_neg,
-                           packed, pack_shift, col_block, vec_block, vec0,
-                           sat_kind, sat_s, noise_sigma, differential, v_min, lsb, levels,
-                           offset, gain, s_bl, s_blb, key, table, colacc):
-    """Every access of a batch of vectors: group sums by table look-up, then conversion.
+@intrinsic
+def _popcount(typingctx, x):
+    """Number of set bits of a uint64 (llvm.ctpop: one POPCNT, or VPOPCNTQ when vectorized)."""
+    sig = types.uint64(types.uint64)
 
-    x: (B, K) integer inputs. Chunks of <= 4 rows never straddle a row group; chunk c starts
-    at row chunk_start[c] and has chunk_rows[c] rows; row group g owns chunks
-    group_chunk0[g] .. group_chunk1[g]-1 and lies in row tile group_tile[g].
-    t_pos[c, m, :] (t_neg) is the mismatch-weighted sum, per column and rail, of the rows of
-    chunk c selected by the 4-bit pattern m of +1 (-1) plane values: BL columns in
-    [:n_cols], BLB in [n_cols:] (packed: one column holding BL + 2**pack_shift * BLB).
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def _bit_words(x, b, s, e, kind, p, mask, wpos, wneg):
+    """Bits of the +1 and -1 values of plane p of rows s..e-1 of vector b, 64 rows a word."""
+    for w in range(wpos.shape[0]):
+        wpos[w] = 0
+        wneg[w] = 0
+    for r in range(e - s):
+        mp, mn = _patterns(x, b, s + r, 1, kind, p, mask)
+        w = r >> 6
+        sh = np.uint64(r & 63)
+        wpos[w] |= np.uint64(mp) << sh
+        wneg[w] |= np.uint64(mn) << sh
+
+
+@njit(cache=True, fastmath=True)
+def _popcount_counts(xp, xn, wbp, wbn, n_words, vbl, vblb):
+    """Exact counts of discharging cells of every column of one access: BL counts +1
+    inputs on +1 cells and -1 inputs on -1 cells, BLB the two other products."""
+    n = vbl.shape[0]
+    for j in range(n):
+        vbl[j] = 0.0
+        vblb[j] = 0.0
+    for w in range(n_words):
+        a = xp[w]
+        c = xn[w]
+        wp = wbp[w]
+        wn = wbn[w]
+        if a != 0:
+            for j in range(n):
+                vbl[j] += float(_popcount(a & wp[j]))
+                vblb[j] += float(_popcount(a & wn[j]))
+        if c != 0:
+            for j in range(n):
+                vbl[j] += float(_popcount(c & wn[j]))
+                vblb[j] += float(_popcount(c & wp[j]))
+
+
+@njit(parallel=True, cache=True, fastmath=True)
+def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, group_tile,
+                           use_popcount, wb_pos, wb_neg, chunk_start, chunk_rows,
+                           group_chunk0, group_chunk1, t_pos, t_neg, has_neg, col_block,
+                           vec_block, vec0, sat_kind, sat_s, noise_sigma, differential,
+                           v_min, lsb, levels, offset, gain, s_bl, s_blb, key, table, colacc):
+    """Every access of a batch of vectors, fused: group sums, saturation, noise, ADC and
+    digital accumulation.
+
+    x: (B, K) integer inputs; planes are read from it by ``kind`` (PLANE_*). Row group g
+    spans rows group_start[g]..group_stop[g]-1 of row tile group_tile[g].
+
+    Group sums, per column and rail:
+    * ``use_popcount`` (no mismatch): exact counts by popcount of the input plane's bits
+      (64 rows a word) with the bits of the cells holding +1 (wb_pos[g, w, :]) and -1
+      (wb_neg);
+    * otherwise by table look-up: chunks of <= 4 rows (never straddling a group; chunk c
+      starts at chunk_start[c], has chunk_rows[c] rows; group g owns chunks
+      group_chunk0[g]..group_chunk1[g]-1); t_pos[c, m, :] (t_neg) is the
+      mismatch-weighted sum, BL columns in [:n_cols] and BLB in [n_cols:], of the rows of
+      chunk c selected by pattern m of +1 (-1) plane values.
+
     offset, gain: (row_tiles, n_cols, 2) static ADC state. colacc (B, n_cols) float64 is
     filled with sum_p (s_bl[p] * BL_p - s_blb[p] * BLB_p) (differential: s_bl[p] * (BL-BLB)).
     """
     B = x.shape[0]
-    n_chunks = chunk_start.shape[0]
-    M = t_pos.shape[2]
     n_cols = colacc.shape[1]
-    G = group_chunk0.shape[0]
+    G = group_start.shape[0]
     P = n_planes
     mask = (1 << nbits) - 1
     top = float(levels - 1)
     inv_lsb = 1.0 / lsb
     tmax = max(abs(table[0]), abs(table[-1]))
-    pmask = (1 << pack_shift) - 1
     # conversion as u = ga * v + ob: ga = gain / lsb, ob = offset + 1/2 - v_min / lsb
-    ga = gain.transpose(0, 2, 1) * inv_lsb
-    ob = offset.transpose(0, 2, 1) + 0.5 - v_min * inv_lsb
-    ga = np.ascontiguousarray(ga)
-    ob = np.ascontiguousarray(ob)
+    ga = np.ascontiguousarray(gain.transpose(0, 2, 1) * inv_lsb)
+    ob = np.ascontiguousarray(offset.transpose(0, 2, 1) + 0.5 - v_min * inv_lsb)
+    M = t_pos.shape[2]
+    n_chunks = chunk_start.shape[0]
     tp = t_pos.reshape(t_pos.shape[0] * 16, M)
     tn = t_neg.reshape(t_neg.shape[0] * 16, M)
+    n_words = wb_pos.shape[1]
     n_blocks = (B + vec_block - 1) // vec_block
     for blk in prange(n_blocks):
         b0 = blk * vec_block
         nb = min(B, b0 + vec_block) - b0
         R = nb * P
-        ipos = np.zeros((R, n_chunks), np.uint8)
-        ineg = np.zeros((R, n_chunks), np.uint8)
-        for bi in range(nb):
-            for c in range(n_chunks):
-                for p in range(P):
-                    mp, mn = _patterns(x, b0 + bi, chunk_start[c], chunk_rows[c], kind, p, mask)
-                    ipos[bi * P + p, c] = mp
-                    ineg[bi * P + p, c] = mn
         acc = np.zeros((nb, n_cols))
-        buf = np.empty((R, M), np.float32)
         vbl = np.empty(n_cols)
         vblb = np.empty(n_cols)
         abl = np.empty(n_cols)
@@ -286,45 +323,64 @@ def lut_convert_accumulate(x, kind, nbits, n_planes, chunk_start, chunk_rows,
         code1 = np.empty(n_cols)
         work_u = np.empty(n_cols)
         work_s = np.empty(n_cols)
+        if use_popcount:
+            xbp = np.zeros((R, G, n_words), np.uint64)
+            xbn = np.zeros((R, G, n_words), np.uint64)
+            for bi in range(nb):
+                for g in range(G):
+                    for p in range(P):
+                        _bit_words(x, b0 + bi, group_start[g], group_stop[g], kind, p, mask,
+                                   xbp[bi * P + p, g], xbn[bi * P + p, g])
+            buf = np.empty((1, 1), np.float32)
+            ipos = np.empty((1, 1), np.uint8)
+            ineg = np.empty((1, 1), np.uint8)
+        else:
+            xbp = np.empty((1, 1, 1), np.uint64)
+            xbn = np.empty((1, 1, 1), np.uint64)
+            buf = np.empty((R, M), np.float32)
+            ipos = np.zeros((R, n_chunks), np.uint8)
+            ineg = np.zeros((R, n_chunks), np.uint8)
+            for bi in range(nb):
+                for c in range(n_chunks):
+                    for p in range(P):
+                        mp, mn = _patterns(x, b0 + bi, chunk_start[c], chunk_rows[c], kind, p, mask)
+                        ipos[bi * P + p, c] = mp
+                        ineg[bi * P + p, c] = mn
         for g in range(G):
-            c0 = group_chunk0[g]
-            c1 = group_chunk1[g]
-            buf[:, :] = 0.0
-            # 1-D views and loops from 0 let LLVM vectorize the look-up adds; four chunks
-            # per pass over the row (pattern 0 is a row of zeros, so no branch is needed)
-            for j0 in range(0, M, col_block):
-                n = min(M, j0 + col_block) - j0
-                for r in range(R):
-                    row = buf[r, j0:j0 + n]
-                    _add_patterns(row, tp, ipos[r], c0, c1, j0, n)
-                    if has_neg:
-                        _add_patterns(row, tn, ineg[r], c0, c1, j0, n)
             t = group_tile[g]
             ga0 = ga[t, 0]
             ga1 = ga[t, 1]
             ob0 = ob[t, 0]
             ob1 = ob[t, 1]
+            nw = (group_stop[g] - group_start[g] + 63) >> 6
+            if not use_popcount:
+                c0 = group_chunk0[g]
+                c1 = group_chunk1[g]
+                buf[:, :] = 0.0
+                # 1-D views and loops from 0 let LLVM vectorize the look-up adds; four
+                # chunks per pass over the row (pattern 0 is a row of zeros: no branch)
+                for j0 in range(0, M, col_block):
+                    n = min(M, j0 + col_block) - j0
+                    for r in range(R):
+                        row = buf[r, j0:j0 + n]
+                        _add_patterns(row, tp, ipos[r], c0, c1, j0, n)
+                        if has_neg:
+                            _add_patterns(row, tn, ineg[r], c0, c1, j0, n)
             for r in range(R):
                 bi = r // P
                 p = r - bi * P
-                sb = s_bl[p]
-                sbb = s_blb[p]
                 accv = acc[bi]
                 ctr0 = ((((vec0 + b0 + bi) * P + p) * G + g) * n_cols) * 2
-                if packed:
-                    rv = buf[r, :n_cols]
-                    for j in range(n_cols):
-                        iv = int(rv[j])
-                        vbl[j] = float(iv & pmask)
-                        vblb[j] = float(iv >> pack_shift)
+                if use_popcount:
+                    _popcount_counts(xbp[r, g], xbn[r, g], wb_pos[g], wb_neg[g], nw, vbl, vblb)
                     _convert_row(vbl, vblb, abl, ablb, sat_kind, sat_s, differential, ga0, ob0,
                                  ga1, ob1, noise_sigma, top, tmax, key, ctr0, table, code0, code1,
-                                 work_u, work_s, accv, sb, sbb, v_min, lsb)
+                                 work_u, work_s, accv, s_bl[p], s_blb[p], v_min, lsb)
                 else:
                     _convert_row(buf[r, :n_cols], buf[r, n_cols:], abl, ablb, sat_kind, sat_s,
                                  differential, ga0, ob0, ga1, ob1, noise_sigma, top, tmax, key,
-                                 ctr0, table, code0, code1, work_u, work_s, accv, sb, sbb,
-                                 v_min, lsb)
+                                 ctr0, table, code0, code1, work_u, work_s, accv, s_bl[p],
+                                 s_blb[p], v_min, lsb)
         for bi in range(nb):
             for j in range(n_cols):
                 colacc[b0 + bi, j] = acc[bi, j]
