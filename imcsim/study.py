@@ -90,10 +90,9 @@ class StudyError(ValueError):
         super().__init__(str(self))
 
     def __str__(self) -> str:  # one line, always
-        where = self.file or "<study>"
-        if self.line:
-            where += f":{self.line}"
-        parts = [where]
+        parts = []
+        if self.file:
+            parts.append(f"{self.file}:{self.line}" if self.line else self.file)
         if self.key:
             parts.append(self.key)
         parts.append(" ".join(str(self.message).split()))
@@ -205,6 +204,14 @@ class Study:
             "set": self.set, "trials": self.trials, "seed": self.seed,
             "dims": [[d.name, d.kind, list(d.members.items())] for d in self.dims],
         }
+        cards = {}  # the cards' contents too: an edited card file invalidates old points
+        for ref in dict.fromkeys([self.hardware] + [v for d in self.dims
+                                                    for v in d.members.get("hardware", [])]):
+            try:
+                cards[str(ref)] = _card_cached(self.resolved_hardware(ref)).dump()
+            except Exception:
+                cards[str(ref)] = None
+        doc["cards"] = cards
         blob = json.dumps(doc, sort_keys=True, default=repr)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
