@@ -365,3 +365,21 @@ def test_dask_local_cluster_matches_in_process_real(tmp_path):
     for name in a.data_vars:
         xr.testing.assert_identical(a[name], b[name])
     assert a["accuracy"].std("trial").max() >= 0  # two trials, drawn per (seed, point, trial)
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    buf = Tty()
+    bar = st.Progress(4, already=1, stream=buf)
+    bar.update("a")
+    bar.update("b")
+    bar.close()
+    text = buf.getvalue()
+    assert text.startswith("1/4 points already on disk\n")
+    assert "\r[" in text and "3/4 points" in text and "elapsed" in text and "ETA" in text
+    assert text.endswith("\n") and text.count("\n") == 2  # redrawn in place, not new lines
