@@ -59,9 +59,6 @@ def _mlp(wkind, hidden_in, act, first_w=None):
 _TERN = {"type": "ternarize", "delta": 0.5}
 
 _TRAINED = {
-    "fp_mlp_digits": {
-        "description": "Full-precision reference MLP 64-128-128-10 (BN, ReLU) on digits",
-        "layers": _mlp("fp", None, {"type": "relu"})},
     "tnn_mlp_digits": {
         "description": "Ternary MLP 64-128-128-10 on digits: fc1 unsigned4 x ternary (TWN), "
                        "fc2 ternary x ternary, BN folded into ternary thresholds, fc3 full precision",
@@ -92,6 +89,9 @@ _TRAINED = {
             {"type": "maxpool", "name": "pool3", "kernel": 2},
             {"type": "flatten", "name": "flat"},
             {"type": "dense", "name": "fc", "in": 256, "out": 10, "weights": "fp"}]},
+    "fp_mlp_digits": {
+        "description": "Full-precision reference MLP 64-128-128-10 (BN, ReLU) on digits",
+        "layers": _mlp("fp", None, {"type": "relu"})},
 }
 
 
