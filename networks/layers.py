@@ -126,6 +126,10 @@ class _Linear(Layer):
 
     @property
     def encoding(self):
+        """Encoding handed to the backend.  Binary inputs of an asym_ternary layer are sent
+        as ``ternary`` (+-1 are ternary values): the backends' asym mode takes ternary inputs."""
+        if self.wq.kind == "asym_ternary" and self.iq.kind == "binary":
+            return "ternary"
         return self.iq.encoding
 
     @property
@@ -273,7 +277,7 @@ class _Linear(Layer):
             raise LayerError(f"layer {self.name!r} has no weights (workload-only network?)")
         rows = self._rows(x)
         x_int, _ = self.iq.to_int(rows)
-        return ctx.backend.matmul(x_int, self._to_matrix(self.w_int), encoding=self.iq.encoding,
+        return ctx.backend.matmul(x_int, self._to_matrix(self.w_int), encoding=self.encoding,
                                   layer=self.name, asym=self.asym)
 
     def channel_affine(self):

@@ -240,6 +240,8 @@ def test_mixed_precision_network_on_ideal_imc_card():
             {"type": "conv2d", "name": "r.c", "in": 6, "out": 6, "kernel": 3, "padding": 1,
              "weights": "asym_ternary", "inputs": "ternary"}, {"type": "batchnorm", "name": "r.bn"}]},
         {"type": "sign", "name": "s"}, {"type": "flatten", "name": "f"},
+        {"type": "dense", "name": "d0", "in": 96, "out": 96, "weights": "asym_ternary", "inputs": "binary"},
+        {"type": "batchnorm", "name": "bn0"}, {"type": "sign", "name": "s0"},
         {"type": "dense", "name": "d1", "in": 96, "out": 16, "weights": "int4", "inputs": "binary"},
         {"type": "batchnorm", "name": "bn2"}, {"type": "uniform", "name": "u", "bits": 3},
         {"type": "dense", "name": "d2", "in": 16, "out": 10, "weights": "xnor", "inputs": "signed3"}]}).init(3)
@@ -248,6 +250,7 @@ def test_mixed_precision_network_on_ideal_imc_card():
         if l.type == "batchnorm":
             l.beta, l.mean = rng.normal(0, 0.3, l.channels), rng.normal(0, 0.3, l.channels)
             l.gamma, l.var = rng.uniform(0.5, 1.5, l.channels), rng.uniform(0.5, 2, l.channels)
+    assert net["d0"].encoding == "ternary" and net["d1"].encoding == "binary"
     x, _ = datasets.load("digits", split="test", limit=100)
     be = imcsim.ImcBackend(imcsim.load_hardware("ideal"), seed=0)
     np.testing.assert_array_equal(net.predict(x, be), net.predict(x, ExactBackend()))
