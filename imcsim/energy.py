@@ -632,6 +632,11 @@ def estimate_workload(card, shapes: Iterable[dict], batch: int = 1,
     Events come from the mapping and the assumed input / weight densities (see
     :func:`estimate_events`); weight-reload writes from :func:`reload_weight_writes`.
     """
+    shapes = list(shapes)
+    if not shapes:
+        from .errors import InputError
+        raise InputError("workload: no layer runs on the crossbar (every layer is full precision "
+                         "and digital), so there is nothing to estimate")
     items, maps = [], []
     for s in shapes:
         s = dict(s)
