@@ -572,6 +572,18 @@ def _bits_for(bound: float) -> int:
     return int(math.ceil(math.log2(2.0 * bound + 1.0))) if bound > 0 else 1
 
 
+def col_tiles_fired(groups, R: int, K: int, L: int, input_density: float) -> float:
+    """Expected number of row groups (per plane, per vector) that fire at least one
+    wordline when each input is nonzero with probability ``input_density``."""
+    total = 0.0
+    for t, g in enumerate(groups):
+        rows = min(R, K - t * R)
+        for i in range(g):
+            n = min(L, rows - i * L)
+            total += 1.0 - (1.0 - input_density) ** n
+    return total
+
+
 def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
                     input_bits: int = TERNARY_BITS, output_bits: int | None = None,
                     slices: int = 1, input_density: float = PEAK_INPUT_DENSITY,
@@ -582,8 +594,9 @@ def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
     Assumes each input plane value is nonzero with probability ``input_density`` and each
     weight slice with ``weight_density``, independently: active wordlines =
     planes * K * input_density per vector, discharges = planes * K * columns *
-    input_density * weight_density. Static counts (accesses, precharges, conversions,
-    accumulations) follow the mapping. Buffer bits: ``input_bits`` per input element per
+    input_density * weight_density, precharges after each access that fires a wordline
+    (probability 1 - (1 - input_density)**rows of the group). Static counts (accesses,
+    conversions, accumulations) follow the mapping. Buffer bits: ``input_bits`` per input element per
     column tile, ``output_bits`` per output; interconnect: ``partial_sum_bits`` per column
     per row tile (None: as the engine sizes them, from K, ``x_max`` and ``w_max``, the
     largest input and weight magnitudes). Returns ``(events_per_inference, mapping)`` dicts.
@@ -604,7 +617,8 @@ def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
         "macs": float(K * N),
         "accesses": float(planes * G * col_tiles),
         "active_wordlines": planes * K * input_density * col_tiles,
-        "precharges": float(planes * G * cols * rl),
+        # a rail is precharged after an access that fired a wordline of its group
+        "precharges": planes * cols * rl * col_tiles_fired(groups, R, K, L, input_density),
         "discharges": planes * K * cols * input_density * weight_density,
         "adc_conversions": float(planes * G * cols * rl),
         "accumulations": float(planes * G * cols),

@@ -355,7 +355,9 @@ class ImcBackend:
         ev.accesses += acc * m.col_tiles
         ev.active_wordlines += active_rows.sum() * m.col_tiles
         ev.discharges += float(active_rows @ st.nnz_rows)
-        ev.precharges += acc * NS * 2
+        # a rail is precharged again only after an access that fired a wordline of its
+        # group: with no wordline fired no cell can discharge and the bitline keeps its charge
+        ev.precharges += _active_accesses(x, enc, m.groups[:, 0]) * NS * m.rails
         ev.adc_conversions += acc * NS * m.rails
         ev.accumulations += acc * NS
         ev.input_bits += b * K * enc.bits * m.col_tiles
@@ -441,6 +443,17 @@ def _active_rows(x: np.ndarray, enc: Encoding) -> np.ndarray:
         u = (x.astype(np.int64) & ((1 << enc.bits) - 1)).astype(np.uint16)
         return np.bitwise_count(u).sum(axis=0, dtype=np.int64).astype(np.float64)
     return np.count_nonzero(x, axis=0).astype(np.float64)
+
+
+def _active_accesses(x: np.ndarray, enc: Encoding, group_starts: np.ndarray) -> float:
+    """Number of (vector, plane, row group) accesses that fire at least one wordline."""
+    if enc.asym is not None:
+        return float(np.logical_or.reduceat(x == 1, group_starts, axis=1).sum()
+                     + np.logical_or.reduceat(x == -1, group_starts, axis=1).sum())
+    if enc.kind in ("unsigned", "signed"):
+        u = (x.astype(np.int64) & ((1 << enc.bits) - 1)).astype(np.uint16)
+        return float(np.bitwise_count(np.bitwise_or.reduceat(u, group_starts, axis=1)).sum())
+    return float(np.logical_or.reduceat(x != 0, group_starts, axis=1).sum())
 
 
 def _exact_cols(x: np.ndarray, w_cols: np.ndarray, bound: float) -> np.ndarray:

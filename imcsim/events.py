@@ -13,7 +13,7 @@ EVENT_FIELDS: dict[str, tuple[str, str]] = {
     "macs": ("count", "logical multiply-accumulates, K*N per vector"),
     "accesses": ("count", "tile accesses: one input plane x one row group x one column tile"),
     "active_wordlines": ("count", "rows driven with a nonzero plane value, over all accesses"),
-    "precharges": ("count", "column rails precharged (mapped columns x 2 rails per access)"),
+    "precharges": ("count", "column rails precharged: mapped columns x converted rails, after each access that fired a wordline"),
     "discharges": ("count", "cells discharging a rail (both rails)"),
     "adc_conversions": ("count", "ADC conversions (dual: 2 per mapped column per access; differential: 1)"),
     "accumulations": ("count", "digital shift-and-adds, one per mapped column per access"),

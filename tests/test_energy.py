@@ -78,8 +78,8 @@ def test_all_zero_input_costs_no_wordline_or_discharge_energy():
     e = energy.dynamic_energy(ev, TIM)
     assert ev.active_wordlines == 0 and ev.discharges == 0
     assert e["wordline"] == 0.0
-    # the bitline component is then only the data-independent precharge of the accesses
-    assert e["bitline"] == pytest.approx(ev.precharges * TIM["bitline.precharge_energy_pj"])
+    # no wordline fired, so no cell discharged and no rail needs precharging again
+    assert ev.precharges == 0 and e["bitline"] == 0.0
     # and an all-zero weight matrix likewise discharges nothing
     be2 = ImcBackend(TIM, seed=0)
     be2.matmul(np.ones((5, 300), dtype=int), np.zeros((300, 40), dtype=int), layer="z")
@@ -238,7 +238,9 @@ def test_achieved_figures_approach_peak_on_a_full_dense_workload():
     c = energy.workload_cost(TIM, layers, batch=1)
     pf = energy.peak_figures(TIM)
     assert c.tops == pytest.approx(pf.tops, rel=1e-9)
-    assert c.tops_per_watt == pytest.approx(pf.tops_per_watt, rel=1e-6)
+    # the estimate precharges only accesses that fire a wordline: probability 1 - 2**-16
+    # for 16 rows at 50 % density, where the peak rule precharges every access
+    assert c.tops_per_watt == pytest.approx(pf.tops_per_watt, rel=1e-5)
     assert c.tops_per_mm2 == pytest.approx(pf.tops_per_mm2, rel=1e-9)
 
 
@@ -255,9 +257,9 @@ def test_estimated_events_match_the_engine_on_random_data():
     est, mp = energy.estimate_events(TIM, K=K, N=N)
     m = be.mappings["l"]
     assert (mp["tiles"], mp["serial_accesses_per_vector"]) == (m.tiles, m.serial_accesses_per_vector)
-    for k in ("macs", "accesses", "precharges", "adc_conversions", "accumulations", "input_bits"):
+    for k in ("macs", "accesses", "adc_conversions", "accumulations", "input_bits"):
         assert est[k] == pytest.approx(got[k]), k
-    for k in ("active_wordlines", "discharges"):
+    for k in ("active_wordlines", "discharges", "precharges"):
         assert est[k] == pytest.approx(got[k], rel=0.05), k
 
 

@@ -193,12 +193,14 @@ def test_events_follow_the_data():
     assert ev.accesses == B * planes * groups * col_tiles
     assert ev.active_wordlines == bits.sum() * col_tiles
     assert ev.discharges == sum(float((bits[p] @ (w != 0)).sum()) for p in range(2))
-    assert ev.precharges == B * planes * groups * N * 2
+    starts = [0, 8, 16, 24, 32, 40, 48, 56, 64]
+    active = sum(np.count_nonzero(np.bitwise_or.reduceat(bits[p], starts, axis=1)) for p in range(2))
+    assert ev.precharges == active * N * 2
     assert ev.adc_conversions == B * planes * groups * N * 2
     assert ev.accumulations == B * planes * groups * N
     assert ev.input_bits == B * K * 2 * col_tiles
     zero_ev = imcsim.mvm(np.zeros_like(x), w, c, encoding="unsigned2")[1]
-    assert zero_ev.active_wordlines == 0 and zero_ev.discharges == 0
+    assert zero_ev.active_wordlines == 0 and zero_ev.discharges == 0 and zero_ev.precharges == 0
     assert zero_ev.accesses == ev.accesses
     zero_w = imcsim.mvm(x, np.zeros_like(w), c, encoding="unsigned2")[1]
     assert zero_w.discharges == 0 and zero_w.active_wordlines == ev.active_wordlines
