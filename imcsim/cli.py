@@ -269,28 +269,9 @@ def _cmd_bench(a) -> int:
 
 def _bad_input_types() -> tuple:
     """Exception classes that mean bad input (exit status 2)."""
-    types = []
-    from imcsim.study import StudyError
+    from imcsim.study import bad_input_types
 
-    types.append(StudyError)
-    for mod, names in (("imcsim.errors", ("InputError",)),
-                       ("imcsim.plot", ("PlotError",)),
-                       ("device_models", ("CardError",)),
-                       ("networks", ("NetworkError", "NetworkFileError", "ZooError",
-                                     "LayerError", "BackendError", "DatasetError")),
-                       ("networks.datasets", ("DatasetError",)),
-                       ("networks.zoo", ("ZooError", "UnknownNetwork"))):
-        try:
-            import importlib
-
-            m = importlib.import_module(mod)
-        except Exception:
-            continue
-        for n in names:
-            t = getattr(m, n, None)
-            if isinstance(t, type) and issubclass(t, BaseException):
-                types.append(t)
-    return tuple(types)
+    return bad_input_types()
 
 
 def _one_line(exc) -> str:

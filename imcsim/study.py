@@ -767,6 +767,44 @@ def _check_dataset(study: Study):
         raise study.error("dataset is empty", "dataset")
 
 
+def _get(card, path):
+    try:
+        return card[path]
+    except Exception:
+        return None
+
+
+def _check_fits(study: Study, net, net_name: str, card, card_name: str, point: Point):
+    """The network's quantized weights can be stored in the card's cells (an XNOR cell
+    holds only -1/+1), checked on the weights themselves, without simulating."""
+    try:
+        from imcsim.errors import InputError
+        from imcsim.mapper import weight_slices
+    except Exception:  # engine not importable: the run will say
+        return
+    kind = _get(card, "cell.kind")
+    try:
+        layers = list(net.quantized_layers())
+    except Exception:
+        return
+    for layer in layers:
+        w = getattr(layer, "w_int", None)
+        if w is None:
+            continue
+        w = np.asarray(w)
+        try:
+            weight_slices(w.reshape(w.shape[0], -1), kind)
+        except InputError as exc:
+            swept = [k for k in ("network", "hardware", "cell.kind")
+                     if any(k in d.members for d in study.dims)]
+            where = f" (point {point.label()})" if swept else ""
+            keys = _path_keys(study, swept[0]) if swept else ("hardware",)
+            raise study.error(
+                f"network {net_name!r} cannot run on card {card_name!r}{where}: layer "
+                f"{getattr(layer, 'name', '?')!r} has weights the {kind} cells cannot hold "
+                f"({_one_line(exc)})", *keys) from None
+
+
 def validate_study(source, *, check_output_dir: bool = True, out_dir=None) -> Study:
     """Check everything a run would use, without simulating: the schema, the network(s),
     the card(s), every parameter path and every point's values (via ``card.replace``), the
@@ -806,9 +844,15 @@ def validate_study(source, *, check_output_dir: bool = True, out_dir=None) -> St
         if v not in cards:
             cards[v] = _check_card(study, v, _path_keys(study, "hardware") if hd
                                    else ("hardware",))
+    seen = set()
     for p in study.points():
         hw = p.values.get("hardware", study.hardware)
-        _check_overrides(study, cards[hw], p.overrides, hw)
+        nw = p.values.get("network", study.network)
+        card = _check_overrides(study, cards[hw], p.overrides, hw)
+        key = (nw, hw, _get(card, "cell.kind"), _get(card, "adc.sensing"))
+        if key not in seen:
+            seen.add(key)
+            _check_fits(study, nets[nw], nw, card, hw, p)
     _check_dataset(study)
     for kind in study.outputs["plots"]:
         problem = _plot_problem(study, kind)
@@ -1096,7 +1140,11 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
         try:
             if client is None:
                 for p in todo:
-                    store(compute_point(_spec(study, p, digest)), p)
+                    try:
+                        res = compute_point(_spec(study, p, digest))
+                    except bad_input_types() as exc:
+                        raise _point_error(study, p, exc) from None
+                    store(res, p)
             else:
                 _run_dask(client, study, todo, digest, store)
         finally:
@@ -1131,10 +1179,47 @@ def _run_dask(client, study, todo, digest, store):
         futures.append(fut)
     try:
         for fut in distributed.as_completed(futures):
-            store(fut.result(), by_key[fut.key])
+            p = by_key[fut.key]
+            try:
+                res = fut.result()
+            except bad_input_types() as exc:
+                raise _point_error(study, p, exc) from None
+            store(res, p)
     finally:
         for fut in futures:
             fut.cancel()
+
+
+def bad_input_types() -> tuple:
+    """Exception classes that mean bad input (the CLI's exit status 2)."""
+    import importlib
+
+    types_ = [StudyError]
+    for mod, names in (("imcsim.errors", ("InputError",)),
+                       ("imcsim.plot", ("PlotError",)),
+                       ("device_models", ("CardError",)),
+                       ("networks", ("NetworkError", "NetworkFileError", "ZooError",
+                                     "LayerError", "BackendError", "DatasetError")),
+                       ("networks.datasets", ("DatasetError",)),
+                       ("networks.zoo", ("ZooError", "UnknownNetwork"))):
+        try:
+            m = importlib.import_module(mod)
+        except Exception:
+            continue
+        for n in names:
+            t = getattr(m, n, None)
+            if isinstance(t, type) and issubclass(t, BaseException) and t not in types_:
+                types_.append(t)
+    return tuple(types_)
+
+
+def _point_error(study: Study, point: Point, exc) -> StudyError:
+    """A bad-input error raised while simulating a point, naming the study and point."""
+    if isinstance(exc, StudyError):
+        return exc
+    label = point.label() or "the single point"
+    return StudyError(f"point {point.index} ({label}) cannot be simulated: {_one_line(exc)}",
+                      study.file, None)
 
 
 def _draw_plots(study, result, stream, verbose=True):

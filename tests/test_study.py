@@ -383,3 +383,31 @@ def test_progress_bar_on_a_terminal():
     assert text.startswith("1/4 points already on disk\n")
     assert "\r[" in text and "3/4 points" in text and "elapsed" in text and "ETA" in text
     assert text.endswith("\n") and text.count("\n") == 2  # redrawn in place, not new lines
+
+
+def test_network_that_the_card_cannot_hold_real(tmp_path):
+    """A ternary network on XNOR cells is refused by validate, naming the key."""
+    with pytest.raises(StudyError) as ei:
+        validate_study(real_doc(tmp_path, hardware="xnor_sram_65nm",
+                                sweep={"cell.mismatch_sigma": [0.0, 0.1]}))
+    msg = str(ei.value)
+    assert ": hardware: network 'tnn_mlp_digits' cannot run on card 'xnor_sram_65nm'" in msg
+    with pytest.raises(StudyError) as ei:
+        validate_study(real_doc(tmp_path, sweep={"zip": [{"name": "design",
+                                                          "network": ["bnn_mlp_digits", "tnn_mlp_digits"],
+                                                          "hardware": ["xnor_sram_65nm", "xnor_sram_65nm"]}]}))
+    assert ": sweep: zip[0]: network: " in str(ei.value) and "network=tnn_mlp_digits" in str(ei.value)
+
+
+def test_bad_input_while_simulating_names_the_point(tmp_path, fake, monkeypatch):
+    from imcsim.errors import InputError
+
+    def broken(*a, **k):
+        raise InputError("x: something the engine refuses")
+
+    monkeypatch.setattr(sys.modules["imcsim.simulate"], "simulate", broken)
+    p = write(tmp_path, study_doc(tmp_path))
+    with pytest.raises(StudyError) as ei:
+        run_study(p, progress=False)
+    assert str(ei.value) == (f"{p}: point 0 (adc.bits=3, cell.mismatch_sigma=0) cannot be "
+                             "simulated: x: something the engine refuses")
