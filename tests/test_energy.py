@@ -61,10 +61,17 @@ def test_each_event_costs_its_card_value(card):
 
 
 def test_adc_energy_follows_the_energy_model():
+    # the TiM card uses Walden with ENOB = bits; at its default 4 bits that is energy_pj
+    assert TIM["adc.energy_model"] == "walden" and TIM["adc.enob"] is None
     assert energy.adc_energy_pj(TIM) == pytest.approx(TIM["adc.energy_pj"])
-    walden = TIM.replace(**{"adc.energy_model": "walden"})
-    assert energy.adc_energy_pj(walden) == pytest.approx(
-        TIM["adc.walden_fom_fj"] * 2 ** TIM["adc.enob"] * 1e-3, rel=1e-9)
+    for bits in (2, 3, 5):
+        c = TIM.replace(**{"adc.bits": bits})
+        assert energy.adc_energy_pj(c) == pytest.approx(
+            TIM["adc.walden_fom_fj"] * 2 ** bits * 1e-3, rel=1e-9)
+    fixed = TIM.replace(**{"adc.energy_model": "card", "adc.bits": 2})
+    assert energy.adc_energy_pj(fixed) == pytest.approx(TIM["adc.energy_pj"])
+    schreier = TIM.replace(**{"adc.energy_model": "schreier"})
+    assert energy.adc_energy_pj(schreier) == pytest.approx(TIM["adc.energy_pj"], rel=0.01)
 
 
 # ------------------------------------------------------------------------- zero input
