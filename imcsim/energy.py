@@ -572,7 +572,7 @@ def _bits_for(bound: float) -> int:
     return int(math.ceil(math.log2(2.0 * bound + 1.0))) if bound > 0 else 1
 
 
-def col_tiles_fired(groups, R: int, K: int, L: int, input_density: float) -> float:
+def groups_fired(groups, R: int, K: int, L: int, input_density: float) -> float:
     """Expected number of row groups (per plane, per vector) that fire at least one
     wordline when each input is nonzero with probability ``input_density``."""
     total = 0.0
@@ -618,7 +618,7 @@ def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
         "accesses": float(planes * G * col_tiles),
         "active_wordlines": planes * K * input_density * col_tiles,
         # a rail is precharged after an access that fired a wordline of its group
-        "precharges": planes * cols * rl * col_tiles_fired(groups, R, K, L, input_density),
+        "precharges": planes * cols * rl * groups_fired(groups, R, K, L, input_density),
         "discharges": planes * K * cols * input_density * weight_density,
         "adc_conversions": float(planes * G * cols * rl),
         "accumulations": float(planes * G * cols),
