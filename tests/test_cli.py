@@ -261,6 +261,10 @@ def test_bad_points_stay_on_disk_after_bad_resume(tmp_path, capsys):
     rc, out, err = call(capsys, "run", path2, "--resume")
     assert rc == 2 and "different version of this study" in err
     assert len(list((tmp_path / "out" / "tiny.points").glob("point-*.nc"))) == 2
+    # a plot that does not apply to this one-parameter result: a reason, status 2
+    rc, out, err = call(capsys, "plot", tmp_path / "out" / "tiny.nc", "--kind", "accuracy_heatmap")
+    assert rc == 2 and "accuracy_heatmap needs exactly two swept parameters" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 # --------------------------------------------------------------------------- shipped studies
