@@ -126,6 +126,23 @@ def test_two_dask_workers_identical(ran, tmp_path):
         xr.testing.assert_identical(a[name], b[name])
 
 
+def test_scheduler_address(ran, tmp_path):
+    """`--scheduler ADDRESS` of a running scheduler (here a LocalCluster listening on tcp)."""
+    distributed = pytest.importorskip("distributed")
+    tmp, path, _ = ran
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        proc = run_cli("run", path, "--scheduler", cluster.scheduler_address, "--no-plots",
+                       "--out", tmp_path / "s", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"dask scheduler {cluster.scheduler_address}" in proc.stderr
+    a = xr.open_dataset(tmp / "out" / "tiny.nc").load()
+    b = xr.open_dataset(tmp_path / "s" / "tiny.nc").load()
+    for name in a.data_vars:
+        xr.testing.assert_identical(a[name], b[name])
+
+
 def test_ctrl_c_keeps_points(tmp_path, capsys, monkeypatch):
     """KeyboardInterrupt mid-run: exit 130, finished points stay, no result file."""
     path = write_study(tmp_path, dataset={"name": "digits", "split": "test", "limit": 8},
