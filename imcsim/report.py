@@ -70,6 +70,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
 
 #: coordinate -> (units, long_name)
 COORDS: dict[str, tuple[str, str]] = {
+    "adc_full_scale": ("cells", "largest rail count (dual) or |BL - BLB| (differential) the ADC range covers in one access; set from data when adc.range is calibrated"),
     "trial": ("1", "Monte Carlo chip instance"),
     "layer": ("", "quantized layer (execution order)"),
     "component": ("", "energy component"),
@@ -123,13 +124,16 @@ def _annotate(ds: xr.Dataset) -> xr.Dataset:
 
 
 def point_dataset(card, layers: Sequence[tuple[str, Any, Any]], accuracy: Sequence[float],
-                  mac_error_rms=None, batch: int = 1, attrs: dict | None = None) -> xr.Dataset:
+                  mac_error_rms=None, batch: int = 1, attrs: dict | None = None,
+                  adc_full_scale=None) -> xr.Dataset:
     """Dataset of one simulated point.
 
     ``layers``: ``(name, events_per_inference, mapping)`` in execution order (events: an
     ``Events`` or a dict; mapping: a ``Mapping`` or a dict, see
     :func:`imcsim.energy.workload_cost`). ``accuracy``: one value per trial (NaN when the
     data has no labels). ``mac_error_rms``: (trials, layers) or None (NaN).
+    ``adc_full_scale``: (trials, layers) count the ADCs were set for (the card's range, or
+    calibrated from data when ``adc.range`` is ``calibrated``), or None (NaN).
     """
     layers = list(layers)
     cost = _energy.workload_cost(card, layers, batch=batch)
@@ -153,6 +157,8 @@ def point_dataset(card, layers: Sequence[tuple[str, Any, Any]], accuracy: Sequen
             "accesses": (("layer",), ev("accesses")),
             "adc_conversions": (("layer",), ev("adc_conversions")),
             "mac_error_rms": (("trial", "layer"), err),
+            "adc_full_scale": (("trial", "layer"), np.full((T, Lyr), np.nan) if adc_full_scale is None
+                               else np.asarray(adc_full_scale, float).reshape(T, Lyr)),
             "tops": ((), float(cost.tops)),
             "tops_per_watt": ((), float(cost.tops_per_watt)),
             "tops_per_mm2": ((), float(cost.tops_per_mm2)),

@@ -101,6 +101,7 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
     names: list[str] = []
     ev_sum: dict[str, dict[str, float]] = {}
     err_rows = []
+    scale_rows = []
     mappings = {}
     for t, child in enumerate(_seed_children(seed, trials)):
         backend = ImcBackend(card, seed=child)
@@ -122,6 +123,7 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
             for k, v in d.items():
                 acc_d[k] += v
         err_rows.append([_rms(backend.error_sums.get(name, (0.0, 0.0))) for name in names])
+        scale_rows.append([float(getattr(backend.mappings[name], "adc_max_count", np.nan)) for name in names])
     ev_mean = {name: {k: v / trials for k, v in d.items()} for name, d in ev_sum.items()}
     tp_batch = int(batch) if batch else n
     # a network that does not fit the chip reloads every round's weights once per batch
@@ -148,7 +150,7 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
         base_attrs["study"] = study
     base_attrs.update(attrs or {})
     return report.point_dataset(card, layers, acc, np.asarray(err_rows, float), batch=tp_batch,
-                                attrs=base_attrs)
+                                attrs=base_attrs, adc_full_scale=np.asarray(scale_rows, float))
 
 
 class _CallableModule(types.ModuleType):
