@@ -52,6 +52,7 @@ from collections.abc import Mapping as _MappingABC
 from typing import Any, Iterable
 
 from .errors import InputError
+from .mapper import bits_for
 
 #: energy components, in the order of the dataset's ``component`` coordinate
 COMPONENTS: tuple[str, ...] = (
@@ -567,11 +568,6 @@ def reload_weight_writes(card, mappings: Iterable, batch: int = 1) -> float:
 # workload-only estimate (layer shapes, no weights)
 # --------------------------------------------------------------------------------------
 
-def _bits_for(bound: float) -> int:
-    """Bits of a two's complement integer holding every value in [-bound, bound]."""
-    return int(math.ceil(math.log2(2.0 * bound + 1.0))) if bound > 0 else 1
-
-
 def groups_fired(groups, R: int, K: int, L: int, input_density: float) -> float:
     """Expected number of row groups (per plane, per vector) that fire at least one
     wordline when each input is nonzero with probability ``input_density``."""
@@ -602,9 +598,9 @@ def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
     largest input and weight magnitudes). Returns ``(events_per_inference, mapping)`` dicts.
     """
     if output_bits is None:
-        output_bits = _bits_for(K * x_max * w_max)
+        output_bits = bits_for(K * x_max * w_max)
     if partial_sum_bits is None:
-        partial_sum_bits = _bits_for(min(K, int(_v(card, "tile.rows"))) * x_max)
+        partial_sum_bits = bits_for(min(K, int(_v(card, "tile.rows"))) * x_max)
     R, C = int(_v(card, "tile.rows")), int(_v(card, "tile.columns"))
     L = int(_v(card, "tile.rows_per_access"))
     rl = rails(card)
@@ -648,7 +644,6 @@ def estimate_workload(card, shapes: Iterable[dict], batch: int = 1,
     """
     shapes = list(shapes)
     if not shapes:
-        from .errors import InputError
         raise InputError("workload: no layer runs on the crossbar (every layer is full precision "
                          "and digital), so there is nothing to estimate")
     items, maps = [], []

@@ -40,7 +40,7 @@ from .errors import InputError
 from .events import Events
 from .kernels import (CHUNK, PLANE_ASYM, PLANE_BITS, PLANE_SIGN, SATURATION_KINDS, gauss_table,
                       mac_convert_accumulate)
-from .mapper import Mapping, map_layer, weight_slices
+from .mapper import Mapping, bits_for, map_layer, weight_slices
 from .tile import Tile
 
 #: float32 products are exact for integers below this bound
@@ -69,11 +69,6 @@ def _as_seedseq(seed) -> np.random.SeedSequence:
 
 def _child(ss: np.random.SeedSequence, *keys: int) -> np.random.SeedSequence:
     return np.random.SeedSequence(entropy=ss.entropy, spawn_key=tuple(ss.spawn_key) + keys)
-
-
-def _bits_for(bound: float) -> int:
-    """Bits of a two's complement integer holding every value in [-bound, bound]."""
-    return int(np.ceil(np.log2(2.0 * bound + 1.0))) if bound > 0 else 1
 
 
 @dataclass
@@ -285,8 +280,8 @@ class ImcBackend:
         if not (lossless and enc.symmetric):
             tables = _tables(w_cols, g, m.groups, enc.has_negative,
                              popcount=g is None and self.shortcuts)
-        out_bits = _bits_for(bound)
-        psum_bits = _bits_for(min(K, T.rows) * xmax)
+        out_bits = bits_for(bound)
+        psum_bits = bits_for(min(K, T.rows) * xmax)
         return _LayerState(
             w=w, encoding=enc, mapping=m, place=place, w_cols=w_cols,
             nnz_rows=np.count_nonzero(w_cols, axis=1).astype(np.float64),

@@ -55,6 +55,11 @@ class Mapping:
         }
 
 
+def bits_for(bound: float) -> int:
+    """Bits of a two's complement integer holding every value in [-bound, bound]."""
+    return int(np.ceil(np.log2(2.0 * bound + 1.0))) if bound > 0 else 1
+
+
 def weight_slices(w: np.ndarray, cell_kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Split integer weights (K, N) into cell values (K, N*S) int8 and place values (S,).
 
