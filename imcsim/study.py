@@ -1184,6 +1184,13 @@ def _run_dask(client, study, todo, digest, store):
                 res = fut.result()
             except bad_input_types() as exc:
                 raise _point_error(study, p, exc) from None
+            except Exception as exc:
+                if "deserializ" in str(exc) or isinstance(exc, (ImportError, ModuleNotFoundError)):
+                    raise RuntimeError(
+                        "the dask scheduler or a worker cannot load imcsim's task: install "
+                        "imcsim (the same version) in the environment of the scheduler and of "
+                        f"every worker ({_one_line(exc)})") from exc
+                raise
             store(res, p)
     finally:
         for fut in futures:
