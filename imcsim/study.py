@@ -1063,9 +1063,13 @@ def _connect(scheduler, workers):
         return client, None, True
     import logging
 
+    # one point per worker process at a time, and numba's threads to match (no
+    # oversubscription: N workers on N cores)
+    one = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1"}
     cluster = distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1,
                                        processes=True, dashboard_address=None,
-                                       silence_logs=logging.ERROR)
+                                       silence_logs=logging.ERROR, env=one)
     return distributed.Client(cluster), cluster, True
 
 
