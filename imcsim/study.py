@@ -758,11 +758,20 @@ def _check_dataset(study: Study):
             names = list(_networks().datasets.list())
         except Exception:
             pass
-        key = "name" if (names and ds["name"] not in names) else "split"
-        hint = _suggest(ds["name"], names) if key == "name" else ""
+        keys: tuple = ("dataset",)
+        hint = ""
+        if names and ds["name"] not in names:
+            keys = ("dataset", "name")
+            hint = _suggest(ds["name"], names)
+        else:
+            try:
+                if ds["split"] not in _networks().datasets.info(ds["name"]).splits:
+                    keys = ("dataset", "split")
+            except Exception:
+                pass
         raise study.error(f"cannot load dataset {ds['name']!r} split {ds['split']!r}: "
                           f"{_one_line(exc)}" + (f"; {hint}" if hint else ""),
-                          "dataset", key) from None
+                          *keys) from None
     if len(x) < 1:
         raise study.error("dataset is empty", "dataset")
 
@@ -803,6 +812,31 @@ def _check_fits(study: Study, net, net_name: str, card, card_name: str, point: P
                 f"network {net_name!r} cannot run on card {card_name!r}{where}: layer "
                 f"{getattr(layer, 'name', '?')!r} has weights the {kind} cells cannot hold "
                 f"({_one_line(exc)})", *keys) from None
+
+
+def _check_networks_run(study: Study, nets: dict):
+    """Each network has trained weights and takes the dataset's samples."""
+    nd = next((d for d in study.dims if "network" in d.members), None)
+    for name, net in nets.items():
+        keys = _path_keys(study, "network") if nd else ("network",)
+        if getattr(net, "has_weights", True) is False:
+            try:
+                trained = list(_networks().zoo.trained())
+            except Exception:
+                trained = []
+            raise study.error(
+                f"network {name!r} has no trained weights (a workload-only entry: layer "
+                "shapes for energy estimates); a study simulates accuracy and needs a trained "
+                "network" + (f", e.g. {', '.join(trained)}" if trained else ""), *keys)
+        try:
+            shape = tuple(_networks().datasets.info(study.dataset["name"]).shape)
+        except Exception:
+            continue
+        want = tuple(getattr(net, "input_shape", shape) or shape)
+        if int(np.prod(want)) != int(np.prod(shape)):
+            raise study.error(
+                f"network {name!r} takes inputs of shape {want}, dataset "
+                f"{study.dataset['name']!r} gives {shape}", "dataset", "name")
 
 
 def validate_study(source, *, check_output_dir: bool = True, out_dir=None) -> Study:
@@ -854,6 +888,7 @@ def validate_study(source, *, check_output_dir: bool = True, out_dir=None) -> St
             seen.add(key)
             _check_fits(study, nets[nw], nw, card, hw, p)
     _check_dataset(study)
+    _check_networks_run(study, nets)
     for kind in study.outputs["plots"]:
         problem = _plot_problem(study, kind)
         if problem:

@@ -411,3 +411,10 @@ def test_bad_input_while_simulating_names_the_point(tmp_path, fake, monkeypatch)
         run_study(p, progress=False)
     assert str(ei.value) == (f"{p}: point 0 (adc.bits=3, cell.mismatch_sigma=0) cannot be "
                              "simulated: x: something the engine refuses")
+
+
+def test_workload_only_network_is_refused_real(tmp_path):
+    with pytest.raises(StudyError) as ei:
+        validate_study(real_doc(tmp_path, network="lenet5"))
+    assert ": network: network 'lenet5' has no trained weights" in str(ei.value)
+    assert "tnn_mlp_digits" in str(ei.value)
