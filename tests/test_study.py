@@ -7,7 +7,6 @@ a tiny study.
 from __future__ import annotations
 
 import sys
-import textwrap
 import types
 from pathlib import Path
 
