@@ -384,7 +384,10 @@ def resolve_study_path(ref: str | os.PathLike) -> Path:
         raise StudyError("is not a file: expected a study YAML file", str(ref))
     name = str(ref)
     if not _looks_like_path(name) or name.endswith((".yaml", ".yml")):
-        stem = Path(name).stem if name.endswith((".yaml", ".yml")) and "/" not in name else name
+        # a shipped study: `quickstart`, `quickstart.yaml`, or `studies/quickstart.yaml`
+        # (the checkout's path, also outside the checkout once installed)
+        plain = "/" not in name or p.parent.name == "studies"
+        stem = p.stem if name.endswith((".yaml", ".yml")) and plain else name
         cand = studies_dir() / f"{stem}.yaml"
         if cand.is_file():
             return cand

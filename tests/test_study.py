@@ -175,7 +175,10 @@ def test_safe_loader_refuses_python_tags(tmp_path):
         load_study(p)
 
 
-def test_shipped_study_by_name():
+def test_shipped_study_by_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # outside the checkout: the installed copies
+    for ref in ("quickstart", "quickstart.yaml", "studies/quickstart.yaml"):
+        assert st.resolve_study_path(ref) == st.studies_dir() / "quickstart.yaml"
     assert {"quickstart", "adc_bits_sweep", "rows_per_access_sweep", "variation_sweep",
             "binary_vs_ternary", "tim_dnn_peak"} <= set(st.list_studies())
     assert st.resolve_study_path("quickstart").name == "quickstart.yaml"
