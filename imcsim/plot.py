@@ -289,6 +289,12 @@ def _energy_breakdown(ds, fig, select):
     sel = _select_point(ds, dims, select)
     point = e.isel(sel) if sel else e
     arr = np.asarray(point.transpose("layer", "component").values, dtype=float)
+    # a study sweeping networks has the union of their layers: show this point's own
+    keep = ~np.all(np.isnan(arr), axis=1)
+    if keep.any():
+        arr = arr[keep]
+        layers = [l for l, k in zip(layers, keep) if k]
+    arr = np.nan_to_num(arr)
     npts = int(np.prod([ds.sizes[d] for d in dims])) if dims else 1
     ax1 = fig.add_subplot(1, 2 if npts > 1 else 1, 1)
     bottom = np.zeros(len(layers))
@@ -305,7 +311,7 @@ def _energy_breakdown(ds, fig, select):
     if npts > 1:
         ax2 = fig.add_subplot(1, 2, 2)
         tot = e.sum("layer").transpose(*dims, "component")
-        tarr = np.asarray(tot.values, dtype=float).reshape(npts, len(comps))
+        tarr = np.nan_to_num(np.asarray(tot.values, dtype=float).reshape(npts, len(comps)))
         labels = _point_labels(ds, dims)
         xb = np.arange(npts)
         bottom = np.zeros(npts)

@@ -84,3 +84,13 @@ def test_pareto_mask():
     e = [1.0, 2.0, 3.0, 2.5]
     a = [0.5, 0.8, 0.9, 0.7]
     assert list(plot.pareto_mask(e, a)) == [True, True, True, False]
+
+
+def test_networks_with_different_layers(tmp_path):
+    """A study sweeping networks stacks the union of their layers (NaN where absent)."""
+    ds = result({"network": ["mlp", "cnn"]})
+    ds["energy"][0, 2, :] = np.nan   # the MLP has no third layer
+    ds["energy"][1, 0, :] = np.nan
+    for kind in ("pareto", "energy_breakdown", "accuracy_vs_param"):
+        assert is_png(plot.plot(ds, kind, tmp_path / f"{kind}.png"))
+    assert is_png(plot.plot(ds, "energy_breakdown", tmp_path / "e.png", select={"network": "cnn"}))
