@@ -298,3 +298,7 @@ def test_shipped_study_runs(tmp_path, name):
     for kind in doc["outputs"]["plots"]:
         assert (tmp_path / f"{name}_{kind}.png").is_file(), kind
     assert np.isfinite(ds["energy_total"].values).all()
+    with xr.open_dataset(tmp_path / f"{name}.nc") as f:
+        for var in ("tiles", "accesses", "energy"):
+            v = f[var].values  # NaN where a network lacks a layer, never a garbage integer
+            assert np.all((v >= 0) | np.isnan(v)), var
