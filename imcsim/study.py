@@ -1392,7 +1392,7 @@ def _sweep_dims(ds) -> list[str]:
         return []
 
 
-def summary_table(ds) -> str:
+def summary_table(ds, max_rows: int | None = 200) -> str:
     """One row per point: sweep values, accuracy mean +- std over trials, energy per
     inference, latency per inference, TOPS/W."""
     dims = [d for d in _sweep_dims(ds) if d in ds.dims]
@@ -1423,8 +1423,11 @@ def summary_table(ds) -> str:
               for i, c in enumerate(cols)]
     line = "  ".join(c.rjust(w) for c, w in zip(cols, widths))
     out = [line, "  ".join("-" * w for w in widths)]
-    for r in rows:
+    limit = max_rows if max_rows and len(rows) > max_rows else None
+    for r in rows[:limit]:
         out.append("  ".join(v.rjust(w) for v, w in zip(r, widths)))
+    if limit:
+        out.append(f"... {len(rows) - limit} more points (all of them in the result file)")
     return "\n".join(out)
 
 
