@@ -59,6 +59,7 @@ kinds:
                      of a second swept parameter, if any)
 
 examples:
+  imcsim plot results/quickstart.nc                  # every kind that fits
   imcsim plot results/quickstart.nc --kind pareto
   imcsim plot results/quickstart.nc --kind accuracy_heatmap -o heat.png
   imcsim plot results/quickstart.nc --kind energy_breakdown --select adc.bits=4
@@ -143,10 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     pl = sub.add_parser("plot", help="draw a plot from a saved result",
                         formatter_class=fmt, epilog=PLOT_EPILOG,
-                        description="Draw a PNG plot from a result dataset (.nc).")
+                        description="Draw PNG plots from a result dataset (.nc).")
     pl.add_argument("result", metavar="RESULT.nc", help="result file written by `imcsim run`")
-    pl.add_argument("--kind", required=True, choices=PLOT_KINDS, metavar="KIND",
-                    help="one of: " + ", ".join(PLOT_KINDS))
+    pl.add_argument("--kind", choices=PLOT_KINDS, metavar="KIND",
+                    help="one of: " + ", ".join(PLOT_KINDS) + " (default: every kind that "
+                         "fits the result)")
     pl.add_argument("-o", "--output", metavar="FILE",
                     help="PNG file to write (default: RESULT_KIND.png beside the result)")
     pl.add_argument("--select", action="append", default=[], metavar="DIM=VALUE",
@@ -208,10 +210,25 @@ def _cmd_plot(a) -> int:
     if not os.path.isfile(a.result):
         raise plot.PlotError(f"{a.result}: no such result file; expected a .nc file "
                              "written by `imcsim run`")
-    out = a.output or os.path.splitext(a.result)[0] + f"_{a.kind}.png"
     ds = plot.open_result(a.result)
-    path = plot.plot(ds, a.kind, out, select=_parse_select(a.select))
-    print(f"wrote {path}")
+    select = _parse_select(a.select)
+    stem = os.path.splitext(a.result)[0]
+    if a.kind:
+        path = plot.plot(ds, a.kind, a.output or f"{stem}_{a.kind}.png", select=select)
+        print(f"wrote {path}")
+        return EXIT_OK
+    if a.output:
+        raise plot.PlotError("-o FILE needs --kind KIND (without --kind every plot that fits "
+                             "is written as RESULT_KIND.png)")
+    for kind in plot.KINDS:
+        try:
+            path = plot.plot(ds, kind, f"{stem}_{kind}.png", select=select)
+        except plot.PlotError as exc:
+            if "needs" not in str(exc):
+                raise
+            print(f"skipped {kind}: {exc}")
+            continue
+        print(f"wrote {path}")
     return EXIT_OK
 
 

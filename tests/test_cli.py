@@ -93,6 +93,11 @@ def test_plot_verb(ran, capsys):
     assert rc == 0 and (tmp / "out" / "tiny_energy_breakdown.png").is_file()
     rc, out, err = call(capsys, "plot", tmp / "missing.nc", "--kind", "pareto")
     assert rc == 2 and "no such result file" in err
+    # no --kind: every kind that fits, beside the result
+    rc, out, err = call(capsys, "plot", res)
+    assert rc == 0 and out.count("wrote ") == 4
+    rc, out, err = call(capsys, "plot", res, "-o", tmp / "x.png")
+    assert rc == 2 and "-o FILE needs --kind" in err
 
 
 def test_resume_computes_only_missing(ran, tmp_path):
@@ -282,6 +287,9 @@ def test_bad_points_stay_on_disk_after_bad_resume(tmp_path, capsys):
     rc, out, err = call(capsys, "plot", tmp_path / "out" / "tiny.nc", "--kind", "accuracy_heatmap")
     assert rc == 2 and "accuracy_heatmap needs exactly two swept parameters" in err
     assert len(err.strip().splitlines()) == 1
+    rc, out, err = call(capsys, "plot", tmp_path / "out" / "tiny.nc")
+    assert rc == 0 and "skipped accuracy_heatmap: accuracy_heatmap needs" in out
+    assert out.count("wrote ") == 3
 
 
 # --------------------------------------------------------------------------- shipped studies
