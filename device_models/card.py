@@ -180,7 +180,7 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
     _p("wordline.energy_pj", "float", "pJ", ">= 0",
        "one active read wordline in one access", **_NONNEG),
     _p("bitline.precharge_energy_pj", "float", "pJ", ">= 0",
-       "precharging one column rail for one access", **_NONNEG),
+       "precharging one column rail after an access that fired a wordline", **_NONNEG),
     _p("bitline.saturation", "enum", "", "none | clip | exponential",
        "transfer from weighted count to analog value", choices=("none", "clip", "exponential")),
     _p("bitline.saturation_count", "float", "cells", "> 0",
