@@ -38,8 +38,8 @@ import numpy as np
 from .encoding import Encoding, parse_encoding
 from .errors import InputError
 from .events import Events
-from .kernels import (CHUNK, PLANE_ASYM, PLANE_BITS, PLANE_SIGN, SATURATION_KINDS, gauss_table,
-                      mac_convert_accumulate)
+from .kernels import (CHUNK, PLANE_ASYM, PLANE_BITS, PLANE_SIGN, SATURATION_KINDS, count_activity,
+                      gauss_table, mac_convert_accumulate)
 from .mapper import Mapping, bits_for, map_layer, weight_slices
 from .tile import Tile
 
@@ -112,7 +112,8 @@ class _LayerState:
     nnz_rows: np.ndarray       # (K,) nonzero cells per row (cells that can discharge)
     q: tuple                   # (v_min, lsb, levels) of the ADC
     lossless: bool             # conversion is the identity for every reachable count
-    tables: tuple | None       # look-up tables and chunk layout for the kernel (see _tables)
+    tables: dict | None        # look-up tables and chunk layout for the kernel (see _tables)
+    tables_groups: tuple       # (group_start, group_stop) int64 arrays of the row groups
     offset: np.ndarray         # (row_tiles, NS, 2) static ADC offsets [LSB]
     gain: np.ndarray           # (row_tiles, NS, 2) static ADC gains
     key: np.uint64             # noise stream key
@@ -287,6 +288,7 @@ class ImcBackend:
             nnz_rows=np.count_nonzero(w_cols, axis=1).astype(np.float64),
             q=(v_min, lsb, levels), lossless=bool(lossless),
             tables=tables, offset=offset, gain=gain,
+            tables_groups=(np.ascontiguousarray(m.groups[:, 0]), np.ascontiguousarray(m.groups[:, 1])),
             key=np.uint64(key), out_bits=out_bits, psum_bits=psum_bits)
 
     def _calibrate(self, w_cols, enc: Encoding, m: Mapping, x: np.ndarray) -> float:
@@ -315,7 +317,13 @@ class ImcBackend:
         b, K = x.shape
         P = enc.planes
         NS, S, G = m.columns, st.place.size, m.groups.shape[0]
-        active_rows = _active_rows(x, enc)
+        kind = (PLANE_ASYM if enc.asym is not None else
+                PLANE_SIGN if enc.kind in ("ternary", "binary") else PLANE_BITS)
+        xi = np.ascontiguousarray(x, dtype=np.int32)
+        active_rows = np.zeros(K, np.int64)
+        active_groups = np.zeros(G, np.int64)
+        count_activity(xi, kind, enc.bits, st.tables_groups[0], st.tables_groups[1],
+                       active_rows, active_groups)
         if st.lossless and enc.symmetric:
             # conversion is the identity: sum_p s_p (plane_p @ w) = (sum_p s_p plane_p) @ w,
             # and sum_p s_p plane_p is x itself for the symmetric encodings
@@ -328,12 +336,10 @@ class ImcBackend:
             v_min, lsb, levels = st.q
             ph = self.physics
             tb = st.tables
-            kind = (PLANE_ASYM if enc.asym is not None else
-                    PLANE_SIGN if enc.kind in ("ternary", "binary") else PLANE_BITS)
             M = tb["t_pos"].shape[2]
             vec_block = max(1, min(64, (256 << 10) // (4 * P * max(M, 2 * NS))))
             mac_convert_accumulate(
-                np.ascontiguousarray(x, dtype=np.int32), kind, enc.bits, P,
+                xi, kind, enc.bits, P,
                 tb["group_start"], tb["group_stop"], tb["group_tile"], tb["popcount"],
                 tb["wb_pos"], tb["wb_neg"], tb["chunk_start"], tb["chunk_rows"],
                 tb["group_chunk0"], tb["group_chunk1"], tb["t_pos"], tb["t_neg"], tb["has_neg"],
@@ -348,11 +354,11 @@ class ImcBackend:
         ev.vectors += b
         ev.macs += b * K * m.N
         ev.accesses += acc * m.col_tiles
-        ev.active_wordlines += active_rows.sum() * m.col_tiles
-        ev.discharges += float(active_rows @ st.nnz_rows)
+        ev.active_wordlines += float(active_rows.sum()) * m.col_tiles
+        ev.discharges += float(active_rows.astype(np.float64) @ st.nnz_rows)
         # a rail is precharged again only after an access that fired a wordline of its
         # group: with no wordline fired no cell can discharge and the bitline keeps its charge
-        ev.precharges += _active_accesses(x, enc, m.groups[:, 0]) * NS * m.rails
+        ev.precharges += float(active_groups.sum()) * NS * m.rails
         ev.adc_conversions += acc * NS * m.rails
         ev.accumulations += acc * NS
         ev.input_bits += b * K * enc.bits * m.col_tiles
@@ -429,26 +435,6 @@ def _tables(w_cols: np.ndarray, g, groups: np.ndarray, has_neg: bool, popcount: 
                wb_pos=np.zeros((G, 1, 1), np.uint64), wb_neg=np.zeros((G, 1, 1), np.uint64),
                col_block=max(64, ((512 << 10) // (cpg * 16 * 4)) // 16 * 16))
     return out
-
-
-def _active_rows(x: np.ndarray, enc: Encoding) -> np.ndarray:
-    """Per row of w: number of (vector, plane) pairs whose plane value is nonzero, i.e.
-    accesses in which that row's read wordline fires (per column tile)."""
-    if enc.kind in ("unsigned", "signed") and enc.asym is None:
-        u = (x.astype(np.int64) & ((1 << enc.bits) - 1)).astype(np.uint16)
-        return np.bitwise_count(u).sum(axis=0, dtype=np.int64).astype(np.float64)
-    return np.count_nonzero(x, axis=0).astype(np.float64)
-
-
-def _active_accesses(x: np.ndarray, enc: Encoding, group_starts: np.ndarray) -> float:
-    """Number of (vector, plane, row group) accesses that fire at least one wordline."""
-    if enc.asym is not None:
-        return float(np.logical_or.reduceat(x == 1, group_starts, axis=1).sum()
-                     + np.logical_or.reduceat(x == -1, group_starts, axis=1).sum())
-    if enc.kind in ("unsigned", "signed"):
-        u = (x.astype(np.int64) & ((1 << enc.bits) - 1)).astype(np.uint16)
-        return float(np.bitwise_count(np.bitwise_or.reduceat(u, group_starts, axis=1)).sum())
-    return float(np.logical_or.reduceat(x != 0, group_starts, axis=1).sum())
 
 
 def _exact_cols(x: np.ndarray, w_cols: np.ndarray, bound: float) -> np.ndarray:

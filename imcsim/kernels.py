@@ -384,3 +384,43 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
         for bi in range(nb):
             for j in range(n_cols):
                 colacc[b0 + bi, j] = acc[bi, j]
+
+
+@njit(parallel=True, cache=True)
+def count_activity(x, kind, nbits, group_start, group_stop, active_rows, active_groups):
+    """Wordline activity of a batch, counted from the data in one pass.
+
+    active_rows[k] (+=): (vector, plane) pairs whose plane value at row k is nonzero, i.e.
+    accesses in which row k's read wordline fires (per column tile).
+    active_groups[g] (+=): (vector, plane) pairs for which row group g fires at least one
+    wordline (only then do its rails need precharging again).
+    """
+    B = x.shape[0]
+    mask = (1 << nbits) - 1
+    for g in prange(group_start.shape[0]):
+        s = group_start[g]
+        e = group_stop[g]
+        fired = 0
+        for b in range(B):
+            orv = 0
+            pos = 0
+            neg = 0
+            for r in range(s, e):
+                v = x[b, r]
+                if kind == 0:
+                    u = v & mask
+                    orv |= u
+                    active_rows[r] += _popcount(np.uint64(u))
+                elif v != 0:
+                    active_rows[r] += 1
+                    if v > 0:
+                        pos = 1
+                    else:
+                        neg = 1
+            if kind == 0:
+                fired += _popcount(np.uint64(orv))
+            elif kind == 1:
+                fired += pos | neg
+            else:
+                fired += pos + neg
+        active_groups[g] += fired

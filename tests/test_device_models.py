@@ -594,10 +594,11 @@ def test_energy_models_and_timing():
 # more: docs in sync, pickling, YAML number forms, bitline order
 # --------------------------------------------------------------------------------------
 
-def test_docs_cards_md_lists_every_path_with_unit():
-    doc = (Path(__file__).parent.parent / "docs" / "cards.md")
+@pytest.mark.parametrize("doc_name", ["docs/cards.md", "README.md"])
+def test_docs_list_every_path_with_unit(doc_name):
+    doc = Path(__file__).parent.parent / doc_name
     if not doc.exists():
-        pytest.skip("docs/cards.md not present in this installation")
+        pytest.skip(f"{doc_name} not present in this installation")
     text = doc.read_text()
     for path, typ, unit, allowed, desc in dm.parameter_table():
         u = unit or "-"
