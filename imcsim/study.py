@@ -914,16 +914,40 @@ def _plot_problem(study: Study, kind: str) -> str | None:
 
 
 # --------------------------------------------------------------------------- computing
+def _stamp(ref: str, *suffixes: str):
+    """(mtime, size) of a referenced file and its companions: an edited file is reloaded."""
+    if not _looks_like_path(ref):
+        return None
+    out = []
+    for p in [Path(ref)] + [Path(ref).with_suffix(s) for s in suffixes]:
+        try:
+            st_ = p.stat()
+            out.append((st_.st_mtime_ns, st_.st_size))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
 @functools.lru_cache(maxsize=8)
-def _network_cached(ref: str):
+def _network_loaded(ref: str, stamp):
     if _looks_like_path(ref):
         return _networks().load_network(ref)
     return _networks().zoo.load(ref)
 
 
 @functools.lru_cache(maxsize=8)
-def _card_cached(ref: str):
+def _card_loaded(ref: str, stamp):
     return _dm().load_card(ref)
+
+
+def _network_cached(ref: str):
+    """The network (one load per process, again if its file changed)."""
+    return _network_loaded(ref, _stamp(ref, ".npz"))
+
+
+def _card_cached(ref: str):
+    """The card (one load per process, again if its file changed)."""
+    return _card_loaded(ref, _stamp(ref))
 
 
 def point_seed(seed: int, index: int) -> np.random.SeedSequence:

@@ -420,3 +420,19 @@ def test_workload_only_network_is_refused_real(tmp_path):
         validate_study(real_doc(tmp_path, network="lenet5"))
     assert ": network: network 'lenet5' has no trained weights" in str(ei.value)
     assert "tnn_mlp_digits" in str(ei.value)
+
+
+def test_edited_card_file_is_reloaded_real(tmp_path):
+    """In one Python session, editing a card file between runs changes the result."""
+    import device_models
+
+    card = tmp_path / "card.yaml"
+    card.write_text(device_models.load_card("tim_dnn_32nm").dump())
+    doc = real_doc(tmp_path, hardware=str(card), sweep={"adc.bits": [4]}, trials=1)
+    a = run_study(doc, progress=False)
+    doc_card = yaml.safe_load(card.read_text())
+    doc_card["adc"]["walden_fom_fj"]["value"] *= 5
+    doc_card["adc"]["energy_pj"]["value"] *= 5
+    card.write_text(yaml.safe_dump(doc_card, sort_keys=False))
+    b = run_study(dict(doc, outputs={"dir": str(tmp_path / "b"), "plots": []}), progress=False)
+    assert float(b["energy_total"].max()) > float(a["energy_total"].max())
