@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 import yaml
+from hypothesis import given, settings, strategies as hs
 
 from imcsim import study as st
 from imcsim.study import StudyError, load_study, validate_study, run_study
@@ -436,3 +437,28 @@ def test_edited_card_file_is_reloaded_real(tmp_path):
     card.write_text(yaml.safe_dump(doc_card, sort_keys=False))
     b = run_study(dict(doc, outputs={"dir": str(tmp_path / "b"), "plots": []}), progress=False)
     assert float(b["energy_total"].max()) > float(a["energy_total"].max())
+
+
+@settings(max_examples=40, deadline=None)
+@given(grid=hs.lists(hs.integers(1, 4), min_size=0, max_size=3),
+       zips=hs.lists(hs.tuples(hs.integers(1, 4), hs.integers(1, 3)), max_size=2))
+def test_sweep_expansion_property(tmp_path_factory, grid, zips):
+    """Points = product of dimension sizes, in C order, every combination once; zip members
+    move together."""
+    sweep = {f"g{i}.p": list(range(n)) for i, n in enumerate(grid)}
+    if zips:
+        sweep["zip"] = [{f"z{j}.m{k}": [10 * k + v for v in range(n)] for k in range(m)}
+                        for j, (n, m) in enumerate(zips)]
+    doc = {"study": "prop", "network": "x", "dataset": "digits", "hardware": "y",
+           **({"sweep": sweep} if sweep else {})}
+    s = load_study(doc)
+    sizes = list(grid) + [n for n, _ in zips]
+    assert s.shape == tuple(sizes)
+    pts = s.points()
+    assert len(pts) == int(np.prod(sizes)) == s.n_points
+    assert [p.position for p in pts] == list(np.ndindex(*sizes))
+    for p in pts:
+        for j, (n, m) in enumerate(zips):
+            v0 = p.values[f"z{j}.m0"]
+            assert all(p.values[f"z{j}.m{k}"] == 10 * k + v0 for k in range(m))
+        assert set(p.overrides) == set(p.values)
