@@ -23,7 +23,7 @@ from .events import EVENT_FIELDS, Events
 from .mapper import Mapping, map_layer
 
 _LAZY = {
-    "simulate": ("imcsim.simulate", "simulate"),
+    "simulate": ("imcsim.simulation", "simulate"),
     "run_study": ("imcsim.study", "run_study"),
     "validate_study": ("imcsim.study", "validate_study"),
     "ExactBackend": ("networks", "ExactBackend"),

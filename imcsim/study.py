@@ -958,7 +958,7 @@ def point_seed(seed: int, index: int) -> np.random.SeedSequence:
 def compute_point(spec: dict):
     """Simulate one point (runs in-process or on a dask worker). ``spec`` holds only plain
     values, so it travels to any worker; returns simulate's dataset with point attrs."""
-    from imcsim.simulate import simulate
+    from imcsim.simulation import simulate
 
     net = _network_cached(spec["network"])
     ds = spec["dataset"]

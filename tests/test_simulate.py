@@ -106,7 +106,7 @@ def test_digital_baseline_is_exact_and_costs_more(data):
 
 
 def test_simulate_is_callable_from_the_package_and_the_module(data):
-    from imcsim.simulate import simulate
+    from imcsim.simulation import simulate
 
     net, x, y = data
     assert callable(imcsim.simulate)

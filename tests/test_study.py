@@ -52,9 +52,9 @@ def fake_simulate(network, hardware, x, y, trials=1, seed=0):
 @pytest.fixture
 def fake(monkeypatch):
     """Replace network, dataset and simulate by fakes (cards stay real)."""
-    mod = types.ModuleType("imcsim.simulate")
+    mod = types.ModuleType("imcsim.simulation")
     mod.simulate = fake_simulate
-    monkeypatch.setitem(sys.modules, "imcsim.simulate", mod)
+    monkeypatch.setitem(sys.modules, "imcsim.simulation", mod)
     fake_simulate.calls = 0
     fake_simulate.fail_after = None
     monkeypatch.setattr(st, "_known_networks", lambda: ["fake_mlp", "fake_cnn"])
@@ -408,7 +408,7 @@ def test_bad_input_while_simulating_names_the_point(tmp_path, fake, monkeypatch)
     def broken(*a, **k):
         raise InputError("x: something the engine refuses")
 
-    monkeypatch.setattr(sys.modules["imcsim.simulate"], "simulate", broken)
+    monkeypatch.setattr(sys.modules["imcsim.simulation"], "simulate", broken)
     p = write(tmp_path, study_doc(tmp_path))
     with pytest.raises(StudyError) as ei:
         run_study(p, progress=False)

@@ -1,4 +1,4 @@
-"""``imcsim.simulate``: accuracy and cost of a network on a card, from the same runs.
+"""``imcsim.simulate`` (module ``imcsim.simulation``): accuracy and cost of a network on a card, from the same runs.
 
 For each Monte Carlo trial a fresh chip instance (static mismatch, faults, ADC offsets) is
 drawn, ``backend = ImcBackend(card, seed=child)`` with the children of
@@ -10,8 +10,6 @@ differ between trials only through stuck cells, which change how many cells disc
 from __future__ import annotations
 
 import math
-import sys
-import types
 from typing import Any
 
 import numpy as np
@@ -151,14 +149,3 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
     base_attrs.update(attrs or {})
     return report.point_dataset(card, layers, acc, np.asarray(err_rows, float), batch=tp_batch,
                                 attrs=base_attrs, adc_full_scale=np.asarray(scale_rows, float))
-
-
-class _CallableModule(types.ModuleType):
-    """``imcsim.simulate`` is both this module and the function: importing the submodule
-    binds the module to the package attribute, so the module forwards calls."""
-
-    def __call__(self, *args, **kwargs):
-        return simulate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
