@@ -321,6 +321,11 @@ def stack(points: Iterable[tuple[dict, xr.Dataset]], sweep: dict[str, Sequence],
     order = dims + [d for d in ("trial", "layer", "component", "area_component") if d in combined.dims]
     combined = combined.transpose(*order, *[d for d in combined.dims if d not in order])
     _annotate(combined)
+    for name in list(combined.variables):
+        # forget how the point files were encoded: integers the stacking filled with NaN
+        # (networks with different layers) or longer layer names must not be written back
+        # with the first point's encoding
+        combined[name].encoding = {}
     combined.attrs["sweep"] = ", ".join(dims)
     combined.attrs.update({k: _attr_value(v) for k, v in (attrs or {}).items()})
     return combined

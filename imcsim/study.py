@@ -1372,11 +1372,6 @@ def _stack(study: Study, point_ds: list):
     for p, ds in zip(study.points(), point_ds):
         pts.append(({d.name: labels[d.name][i] for d, i in zip(dims, p.position)}, ds))
     out = report.stack(pts, labels)
-    for name in list(out.variables):
-        # forget how the point files were encoded: integers the stacking filled with NaN
-        # (networks with different layers) or longer layer names must not be written back
-        # with the first point's encoding
-        out[name].encoding = {}
     for d in dims:
         out[d.name].attrs["parameter"] = ", ".join(d.paths)
         out[d.name].attrs["sweep_kind"] = d.kind
