@@ -103,7 +103,12 @@ def run(base: str = "tim_dnn_32nm", batch: int = 4096, repeat: int = 3, cases: s
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="imcsim bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="examples:\n"
+                                       "  imcsim bench                      # all four cases, B = 4096\n"
+                                       "  imcsim bench --cases ab --repeat 5\n"
+                                       "  imcsim bench --batch 1024          # a quicker, smaller run\n"
+                                       "  python benchmarks/bench_mvm.py     # the same from a checkout")
     p.add_argument("--card", default="tim_dnn_32nm", help="base card (tile and ADC are set by the workload)")
     p.add_argument("--batch", type=int, default=4096, help="input vectors B (default 4096)")
     p.add_argument("--repeat", type=int, default=3, help="timed runs per case, best reported")
