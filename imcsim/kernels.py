@@ -163,39 +163,44 @@ def _saturate_row(v, out, kind, s):
 
 
 @njit(cache=True, fastmath=True)
-def _codes_row(a, cnt, ga, ob, sigma, top, tmax, key, ctr0, table, code, u, su):
-    """ADC codes of one row of analog values a [cells]: code = clip(floor(ga * (a + noise)
-    + ob), 0, top) with noise of sigma * sqrt(cnt) [cells] (cnt: the discharging cells).
+def _accumulate_rail(a, cnt, ga, ob, sigma, top, tmax, key, ctr0, table, scale, v_min, lsb,
+                     accv, flag):
+    """Convert one rail of one row of accesses and add ``scale * value`` to the partial sums.
 
-    Pass 1 (vectorizable) computes every code without noise and marks the conversions
-    whose code some value of the bounded generator could change; pass 2 draws the noise
-    of those alone (counter ctr0 + 2 j), so skipped draws change no result."""
+    code = clip(floor(ga * (a + noise) + ob), 0, top), value = v_min + code * lsb, with
+    read noise of sigma * sqrt(cnt) [cells] (cnt: the rail's discharging cells).
+    Pass 1 (vectorizable) converts without noise and flags the conversions whose code some
+    value of the bounded generator could change: the distance d from u = ga * a + ob to its
+    nearest code threshold is within reach, d**2 <= (ga * sigma * tmax)**2 * cnt (no square
+    root needed; clamps are ignored, so at worst a draw is made that changes nothing).
+    Pass 2 draws the noise of the flagged conversions alone (counter ctr0 + 2 j) and
+    corrects their partial sums, so skipped draws change no result.
+    """
     n = a.shape[0]
-    if sigma == 0.0:
-        for j in range(n):
-            code[j] = min(max(math.floor(ga[j] * a[j] + ob[j]), 0.0), top)
-        return
+    k2 = (sigma * tmax) ** 2
     need = 0
     for j in range(n):
-        uj = ga[j] * a[j] + ob[j]
-        sj = ga[j] * sigma * math.sqrt(max(cnt[j], 0.0))
-        # drawing where no draw is needed changes nothing, so clamps are left out here
-        flag = math.floor(uj - sj * tmax) != math.floor(uj + sj * tmax)
-        code[j] = min(max(math.floor(uj), 0.0), top)
-        u[j] = uj
-        su[j] = sj if flag else 0.0
-        need += flag
-    if need:
+        u = ga[j] * a[j] + ob[j]
+        f = math.floor(u)
+        c = min(max(f, 0.0), top)
+        accv[j] += scale * (v_min + c * lsb)
+        d = min(u - f, f + 1.0 - u)
+        hit = d * d <= ga[j] * ga[j] * k2 * max(cnt[j], 0.0)
+        flag[j] = hit
+        need += hit
+    if need and sigma > 0.0:
         for j in range(n):
-            if su[j] != 0.0:
+            if flag[j]:
+                u = ga[j] * a[j] + ob[j]
+                c = min(max(math.floor(u), 0.0), top)
                 z = gauss(key, ctr0 + 2 * j, table)
-                code[j] = min(max(math.floor(u[j] + su[j] * z), 0.0), top)
+                cn = min(max(math.floor(u + ga[j] * sigma * math.sqrt(max(cnt[j], 0.0)) * z), 0.0), top)
+                accv[j] += scale * (cn - c) * lsb
 
 
 @njit(cache=True, fastmath=True)
 def _convert_row(vbl, vblb, abl, ablb, sat_kind, sat_s, differential, ga0, ob0, ga1, ob1,
-                 sigma, top, tmax, key, ctr0, table, code0, code1, work_u, work_s, accv,
-                 sb, sbb, v_min, lsb):
+                 sigma, top, tmax, key, ctr0, table, flag, accv, sb, sbb, v_min, lsb):
     """Saturate, add noise, convert and accumulate one row of accesses (all columns)."""
     n = accv.shape[0]
     if differential:
@@ -204,20 +209,20 @@ def _convert_row(vbl, vblb, abl, ablb, sat_kind, sat_s, differential, ga0, ob0, 
         for j in range(n):
             abl[j] -= ablb[j]
             ablb[j] = vbl[j] + vblb[j]       # discharging cells of both rails (noise)
-        _codes_row(abl, ablb, ga0, ob0, sigma, top, tmax, key, ctr0, table, code0, work_u, work_s)
-        for j in range(n):
-            accv[j] += sb * (v_min + code0[j] * lsb)
-        return
-    if sat_kind == 0:
-        _codes_row(vbl, vbl, ga0, ob0, sigma, top, tmax, key, ctr0, table, code0, work_u, work_s)
-        _codes_row(vblb, vblb, ga1, ob1, sigma, top, tmax, key, ctr0 + 1, table, code1, work_u, work_s)
+        _accumulate_rail(abl, ablb, ga0, ob0, sigma, top, tmax, key, ctr0, table, sb, v_min, lsb,
+                         accv, flag)
+    elif sat_kind == 0:
+        _accumulate_rail(vbl, vbl, ga0, ob0, sigma, top, tmax, key, ctr0, table, sb, v_min, lsb,
+                         accv, flag)
+        _accumulate_rail(vblb, vblb, ga1, ob1, sigma, top, tmax, key, ctr0 + 1, table, -sbb, v_min,
+                         lsb, accv, flag)
     else:
         _saturate_row(vbl, abl, sat_kind, sat_s)
         _saturate_row(vblb, ablb, sat_kind, sat_s)
-        _codes_row(abl, vbl, ga0, ob0, sigma, top, tmax, key, ctr0, table, code0, work_u, work_s)
-        _codes_row(ablb, vblb, ga1, ob1, sigma, top, tmax, key, ctr0 + 1, table, code1, work_u, work_s)
-    for j in range(n):
-        accv[j] += sb * (v_min + code0[j] * lsb) - sbb * (v_min + code1[j] * lsb)
+        _accumulate_rail(abl, vbl, ga0, ob0, sigma, top, tmax, key, ctr0, table, sb, v_min, lsb,
+                         accv, flag)
+        _accumulate_rail(ablb, vblb, ga1, ob1, sigma, top, tmax, key, ctr0 + 1, table, -sbb, v_min,
+                         lsb, accv, flag)
 
 
 @intrinsic
@@ -319,10 +324,7 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
         vblb = np.empty(n_cols)
         abl = np.empty(n_cols)
         ablb = np.empty(n_cols)
-        code0 = np.empty(n_cols)
-        code1 = np.empty(n_cols)
-        work_u = np.empty(n_cols)
-        work_s = np.empty(n_cols)
+        flag = np.empty(n_cols, np.bool_)
         if use_popcount:
             xbp = np.zeros((R, G, n_words), np.uint64)
             xbn = np.zeros((R, G, n_words), np.uint64)
@@ -374,13 +376,12 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
                 if use_popcount:
                     _popcount_counts(xbp[r, g], xbn[r, g], wb_pos[g], wb_neg[g], nw, vbl, vblb)
                     _convert_row(vbl, vblb, abl, ablb, sat_kind, sat_s, differential, ga0, ob0,
-                                 ga1, ob1, noise_sigma, top, tmax, key, ctr0, table, code0, code1,
-                                 work_u, work_s, accv, s_bl[p], s_blb[p], v_min, lsb)
+                                 ga1, ob1, noise_sigma, top, tmax, key, ctr0, table, flag,
+                                 accv, s_bl[p], s_blb[p], v_min, lsb)
                 else:
                     _convert_row(buf[r, :n_cols], buf[r, n_cols:], abl, ablb, sat_kind, sat_s,
                                  differential, ga0, ob0, ga1, ob1, noise_sigma, top, tmax, key,
-                                 ctr0, table, code0, code1, work_u, work_s, accv, s_bl[p],
-                                 s_blb[p], v_min, lsb)
+                                 ctr0, table, flag, accv, s_bl[p], s_blb[p], v_min, lsb)
         for bi in range(nb):
             for j in range(n_cols):
                 colacc[b0 + bi, j] = acc[bi, j]
