@@ -103,19 +103,20 @@ def _conv(name, cin, cout, k, stride=1, pad=0, w="ternary", x="ternary", bn=True
         d["inputs"] = x
     if bias is not None:
         d["bias"] = bias
-    out = [d]
-    if bn:
-        out.append({"type": "batchnorm", "name": f"{name}_bn"})
-    if act is not None:
-        out.append(dict(act, name=f"{name}_act"))
-    return out
+    return _then_bn_act(d, bn, act)
 
 
 def _fc(name, fin, fout, w="ternary", x="ternary", bn=True, act=_TERN):
     d = {"type": "dense", "name": name, "in": fin, "out": fout, "weights": w}
     if w != "fp":
         d["inputs"] = x
-    out = [d]
+    return _then_bn_act(d, bn, act)
+
+
+def _then_bn_act(layer, bn, act):
+    """``layer``, then its batch norm and activation (named after it) when asked for."""
+    name = layer["name"]
+    out = [layer]
     if bn:
         out.append({"type": "batchnorm", "name": f"{name}_bn"})
     if act is not None:
