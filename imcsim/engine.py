@@ -343,7 +343,7 @@ class ImcBackend:
                 tb["group_start"], tb["group_stop"], tb["group_tile"], tb["popcount"],
                 tb["wb_pos"], tb["wb_neg"], tb["chunk_start"], tb["chunk_rows"],
                 tb["group_chunk0"], tb["group_chunk1"], tb["t_pos"], tb["t_neg"], tb["has_neg"],
-                tb["col_block"], vec_block, st.vec_offset,
+                vec_block, st.vec_offset,
                 SATURATION_KINDS[ph.saturation], ph.saturation_count if ph.saturation_count > 0 else 1.0,
                 ph.noise_sigma, self.tile.sensing == "differential", v_min, lsb, levels,
                 st.offset, st.gain, enc.s_bl, enc.s_blb, st.key, gauss_table(), colacc)
@@ -400,7 +400,7 @@ def _tables(w_cols: np.ndarray, g, groups: np.ndarray, has_neg: bool, popcount: 
         out.update(wb_pos=wb[0], wb_neg=wb[1], t_pos=np.zeros((1, 16, 1), np.float32),
                    t_neg=np.zeros((1, 16, 1), np.float32), chunk_start=np.zeros(1, np.int64),
                    chunk_rows=np.zeros(1, np.int64), group_chunk0=np.zeros(G, np.int64),
-                   group_chunk1=np.zeros(G, np.int64), col_block=64)
+                   group_chunk1=np.zeros(G, np.int64))
         return out
     wpos = (w_cols == 1).astype(np.float32)
     wneg = (w_cols == -1).astype(np.float32)
@@ -427,13 +427,11 @@ def _tables(w_cols: np.ndarray, g, groups: np.ndarray, has_neg: bool, popcount: 
         r = rows[idx] * valid[..., None]                       # (chunks, 4, M)
         return np.ascontiguousarray(np.einsum("pr,crm->cpm", pattern_bits, r), dtype=np.float32)
 
-    cpg = max(1, max(b - a for a, b in zip(c0, c1)))
     out.update(t_pos=build(rows_pos),
                t_neg=build(rows_neg) if has_neg else np.zeros((1, 16, M), np.float32),
                chunk_start=starts, chunk_rows=nrows, group_chunk0=np.asarray(c0, np.int64),
                group_chunk1=np.asarray(c1, np.int64),
-               wb_pos=np.zeros((G, 1, 1), np.uint64), wb_neg=np.zeros((G, 1, 1), np.uint64),
-               col_block=max(64, ((512 << 10) // (cpg * 16 * 4)) // 16 * 16))
+               wb_pos=np.zeros((G, 1, 1), np.uint64), wb_neg=np.zeros((G, 1, 1), np.uint64))
     return out
 
 

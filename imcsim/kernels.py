@@ -129,19 +129,20 @@ def _patterns(x, b, s, n, kind, p, mask):
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _add_patterns(row, tf, idx, c0, c1, j0, n):
-    """row[:n] += sum over chunks c0..c1-1 of tf[16 c + idx[c], j0:j0+n]."""
+def _add_patterns(row, tf, idx, c0, c1):
+    """row += sum over chunks c0..c1-1 of tf[16 c + idx[c]] (four chunks per pass)."""
+    n = row.shape[0]
     c = c0
     while c + 4 <= c1:
-        t1 = tf[c * 16 + np.intp(idx[c]), j0:j0 + n]
-        t2 = tf[c * 16 + 16 + np.intp(idx[c + 1]), j0:j0 + n]
-        t3 = tf[c * 16 + 32 + np.intp(idx[c + 2]), j0:j0 + n]
-        t4 = tf[c * 16 + 48 + np.intp(idx[c + 3]), j0:j0 + n]
+        t1 = tf[c * 16 + np.intp(idx[c])]
+        t2 = tf[c * 16 + 16 + np.intp(idx[c + 1])]
+        t3 = tf[c * 16 + 32 + np.intp(idx[c + 2])]
+        t4 = tf[c * 16 + 48 + np.intp(idx[c + 3])]
         for j in range(n):
             row[j] += (t1[j] + t2[j]) + (t3[j] + t4[j])
         c += 4
     while c < c1:
-        t1 = tf[c * 16 + np.intp(idx[c]), j0:j0 + n]
+        t1 = tf[c * 16 + np.intp(idx[c])]
         for j in range(n):
             row[j] += t1[j]
         c += 1
@@ -276,7 +277,7 @@ def _popcount_counts(xp, xn, wbp, wbn, n_words, vbl, vblb):
 @njit(parallel=True, cache=True, fastmath=True)
 def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, group_tile,
                            use_popcount, wb_pos, wb_neg, chunk_start, chunk_rows,
-                           group_chunk0, group_chunk1, t_pos, t_neg, has_neg, col_block,
+                           group_chunk0, group_chunk1, t_pos, t_neg, has_neg,
                            vec_block, vec0, sat_kind, sat_s, noise_sigma, differential,
                            v_min, lsb, levels, offset, gain, s_bl, s_blb, key, table, colacc):
     """Every access of a batch of vectors, fused: group sums, saturation, noise, ADC and
@@ -359,15 +360,12 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
                 c0 = group_chunk0[g]
                 c1 = group_chunk1[g]
                 buf[:, :] = 0.0
-                # 1-D views and loops from 0 let LLVM vectorize the look-up adds; four
-                # chunks per pass over the row (pattern 0 is a row of zeros: no branch)
-                for j0 in range(0, M, col_block):
-                    n = min(M, j0 + col_block) - j0
-                    for r in range(R):
-                        row = buf[r, j0:j0 + n]
-                        _add_patterns(row, tp, ipos[r], c0, c1, j0, n)
-                        if has_neg:
-                            _add_patterns(row, tn, ineg[r], c0, c1, j0, n)
+                # whole rows as 1-D views, loops from 0: LLVM vectorizes the look-up adds
+                # (pattern 0 is a row of zeros, so no branch is needed)
+                for r in range(R):
+                    _add_patterns(buf[r], tp, ipos[r], c0, c1)
+                    if has_neg:
+                        _add_patterns(buf[r], tn, ineg[r], c0, c1)
             for r in range(R):
                 bi = r // P
                 p = r - bi * P
