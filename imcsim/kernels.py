@@ -148,82 +148,94 @@ def _add_patterns(row, tf, idx, c0, c1):
         c += 1
 
 
-@njit(cache=True, fastmath=True)
-def _saturate_row(v, out, kind, s):
-    """Bitline saturation of one row of rail values (device_models.bitline.analog)."""
-    n = v.shape[0]
-    if kind == 0:
-        for j in range(n):
-            out[j] = v[j]
-    elif kind == 1:
-        for j in range(n):
-            out[j] = min(v[j], s) if v[j] > 0.0 else v[j]
-    else:
-        for j in range(n):
-            out[j] = s * (1.0 - math.exp(-v[j] / s)) if v[j] > 0.0 else v[j]
+@njit(cache=True, inline="always")
+def _saturate(v, kind, s):
+    """Bitline saturation (device_models.bitline.analog): none, clip at s, or
+    s * (1 - exp(-v / s)); values <= 0 pass unchanged."""
+    if kind == 0 or v <= 0.0:
+        return v
+    if kind == 1:
+        return min(v, s)
+    return s * (1.0 - math.exp(-v / s))
 
 
 @njit(cache=True, fastmath=True)
-def _accumulate_rail(a, cnt, ga, ob, sigma, top, tmax, key, ctr0, table, scale, v_min, lsb,
-                     accv, flag):
-    """Convert one rail of one row of accesses and add ``scale * value`` to the partial sums.
+def _convert_block(buf, n_cols, P, b0, vec0, g, G, ga, ob, sat_kind, sat_s, sigma, differential,
+                   top, tmax, key, table, s_bl, s_blb, v_min, lsb, acc, flag, va, vc):
+    """Saturate, add read noise, convert and accumulate every access of one row group for a
+    block of vectors.
 
-    code = clip(floor(ga * (a + noise) + ob), 0, top), value = v_min + code * lsb, with
-    read noise of sigma * sqrt(cnt) [cells] (cnt: the rail's discharging cells).
-    Pass 1 (vectorizable) converts without noise and flags the conversions whose code some
-    value of the bounded generator could change: the distance d from u = ga * a + ob to its
-    nearest code threshold is within reach, d**2 <= (ga * sigma * tmax)**2 * cnt (no square
-    root needed; clamps are ignored, so at worst a draw is made that changes nothing).
-    Pass 2 draws the noise of the flagged conversions alone (counter ctr0 + 2 j) and
-    corrects their partial sums, so skipped draws change no result.
+    buf[r] holds the (mismatch-weighted) counts of discharging cells of access r = bi * P +
+    p (vector b0 + bi, plane p): BL in [:n_cols], BLB in [n_cols:]. ga, ob (2, n_cols):
+    the conversion u = ga * v + ob of the ADCs serving each column and rail
+    (ga = gain / lsb, ob = offset + 1/2 - v_min / lsb); code = clip(floor(u), 0, top),
+    value = v_min + code * lsb, added to acc[bi] with the plane's digital scale.
+
+    Read noise of sigma * sqrt(cnt) [cells] (cnt: the rail's discharging cells; both rails'
+    for differential sensing) comes from the counter-based stream at
+    ((((vec0 + b) * P + p) * G + g) * n_cols + j) * 2 + rail. Pass 1 (vectorizable)
+    converts without noise and flags the conversions whose code some value of the bounded
+    generator could change: the distance d from u to its nearest code threshold satisfies
+    d**2 <= (ga * sigma * tmax)**2 * cnt (clamps ignored: at worst a draw changes nothing).
+    Pass 2 draws the noise of the flagged conversions alone and corrects their sums, so
+    the skipped draws change no result.
     """
-    n = a.shape[0]
+    R = buf.shape[0]
     k2 = (sigma * tmax) ** 2
+    n_rails = 1 if differential else 2
+    for r in range(R):
+        bi = r // P
+        p = r - bi * P
+        accv = acc[bi]
+        row = buf[r]
+        ctr0 = ((((vec0 + b0 + bi) * P + p) * G + g) * n_cols) * 2
+        for rail in range(n_rails):
+            scale = s_bl[p] if rail == 0 else -s_blb[p]
+            if differential:
+                for j in range(n_cols):
+                    bl = row[j]
+                    blb = row[n_cols + j]
+                    va[j] = _saturate(bl, sat_kind, sat_s) - _saturate(blb, sat_kind, sat_s)
+                    vc[j] = bl + blb
+                _rail_pass(va, vc, ga[0], ob[0], k2, sigma, top, tmax, scale, v_min, lsb, accv,
+                           flag, key, ctr0, table)
+            elif sat_kind == 0:
+                src = row[rail * n_cols:(rail + 1) * n_cols]
+                _rail_pass(src, src, ga[rail], ob[rail], k2, sigma, top, tmax, scale, v_min, lsb,
+                           accv, flag, key, ctr0 + rail, table)
+            else:
+                src = row[rail * n_cols:(rail + 1) * n_cols]
+                for j in range(n_cols):
+                    vc[j] = src[j]
+                    va[j] = _saturate(src[j], sat_kind, sat_s)
+                _rail_pass(va, vc, ga[rail], ob[rail], k2, sigma, top, tmax, scale, v_min, lsb,
+                           accv, flag, key, ctr0 + rail, table)
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _rail_pass(a, cnt, gr, orr, k2, sigma, top, tmax, scale, v_min, lsb, accv, flag, key, ctr0,
+               table):
+    """One rail of one access row: both passes described in :func:`_convert_block`; the
+    noise of column j is drawn at counter ctr0 + 2 j."""
+    n = accv.shape[0]
     need = 0
     for j in range(n):
-        u = ga[j] * a[j] + ob[j]
+        u = gr[j] * a[j] + orr[j]
         f = math.floor(u)
         c = min(max(f, 0.0), top)
         accv[j] += scale * (v_min + c * lsb)
         d = min(u - f, f + 1.0 - u)
-        hit = d * d <= ga[j] * ga[j] * k2 * max(cnt[j], 0.0)
+        hit = d * d <= gr[j] * gr[j] * k2 * max(cnt[j], 0.0)
         flag[j] = hit
         need += hit
     if need and sigma > 0.0:
         for j in range(n):
             if flag[j]:
-                u = ga[j] * a[j] + ob[j]
+                u = gr[j] * a[j] + orr[j]
                 c = min(max(math.floor(u), 0.0), top)
                 z = gauss(key, ctr0 + 2 * j, table)
-                cn = min(max(math.floor(u + ga[j] * sigma * math.sqrt(max(cnt[j], 0.0)) * z), 0.0), top)
+                cn = min(max(math.floor(u + gr[j] * sigma * math.sqrt(max(cnt[j], 0.0)) * z), 0.0), top)
                 accv[j] += scale * (cn - c) * lsb
-
-
-@njit(cache=True, fastmath=True)
-def _convert_row(vbl, vblb, abl, ablb, sat_kind, sat_s, differential, ga0, ob0, ga1, ob1,
-                 sigma, top, tmax, key, ctr0, table, flag, accv, sb, sbb, v_min, lsb):
-    """Saturate, add noise, convert and accumulate one row of accesses (all columns)."""
-    n = accv.shape[0]
-    if differential:
-        _saturate_row(vbl, abl, sat_kind, sat_s)
-        _saturate_row(vblb, ablb, sat_kind, sat_s)
-        for j in range(n):
-            abl[j] -= ablb[j]
-            ablb[j] = vbl[j] + vblb[j]       # discharging cells of both rails (noise)
-        _accumulate_rail(abl, ablb, ga0, ob0, sigma, top, tmax, key, ctr0, table, sb, v_min, lsb,
-                         accv, flag)
-    elif sat_kind == 0:
-        _accumulate_rail(vbl, vbl, ga0, ob0, sigma, top, tmax, key, ctr0, table, sb, v_min, lsb,
-                         accv, flag)
-        _accumulate_rail(vblb, vblb, ga1, ob1, sigma, top, tmax, key, ctr0 + 1, table, -sbb, v_min,
-                         lsb, accv, flag)
-    else:
-        _saturate_row(vbl, abl, sat_kind, sat_s)
-        _saturate_row(vblb, ablb, sat_kind, sat_s)
-        _accumulate_rail(abl, vbl, ga0, ob0, sigma, top, tmax, key, ctr0, table, sb, v_min, lsb,
-                         accv, flag)
-        _accumulate_rail(ablb, vblb, ga1, ob1, sigma, top, tmax, key, ctr0 + 1, table, -sbb, v_min,
-                         lsb, accv, flag)
 
 
 @intrinsic
@@ -257,8 +269,8 @@ def _popcount_counts(xp, xn, wbp, wbn, n_words, vbl, vblb):
     inputs on +1 cells and -1 inputs on -1 cells, BLB the two other products."""
     n = vbl.shape[0]
     for j in range(n):
-        vbl[j] = 0.0
-        vblb[j] = 0.0
+        vbl[j] = 0
+        vblb[j] = 0
     for w in range(n_words):
         a = xp[w]
         c = xn[w]
@@ -266,12 +278,12 @@ def _popcount_counts(xp, xn, wbp, wbn, n_words, vbl, vblb):
         wn = wbn[w]
         if a != 0:
             for j in range(n):
-                vbl[j] += float(_popcount(a & wp[j]))
-                vblb[j] += float(_popcount(a & wn[j]))
+                vbl[j] += _popcount(a & wp[j])
+                vblb[j] += _popcount(a & wn[j])
         if c != 0:
             for j in range(n):
-                vbl[j] += float(_popcount(c & wn[j]))
-                vblb[j] += float(_popcount(c & wp[j]))
+                vbl[j] += _popcount(c & wn[j])
+                vblb[j] += _popcount(c & wp[j])
 
 
 @njit(parallel=True, cache=True, fastmath=True)
@@ -321,11 +333,12 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
         nb = min(B, b0 + vec_block) - b0
         R = nb * P
         acc = np.zeros((nb, n_cols))
-        vbl = np.empty(n_cols)
-        vblb = np.empty(n_cols)
-        abl = np.empty(n_cols)
-        ablb = np.empty(n_cols)
         flag = np.empty(n_cols, np.bool_)
+        va = np.empty(n_cols)
+        vc = np.empty(n_cols)
+        cnt_bl = np.empty(n_cols, np.uint64)
+        cnt_blb = np.empty(n_cols, np.uint64)
+        buf = np.empty((R, 2 * n_cols if use_popcount else M), np.float32)
         if use_popcount:
             xbp = np.zeros((R, G, n_words), np.uint64)
             xbn = np.zeros((R, G, n_words), np.uint64)
@@ -334,13 +347,11 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
                     for p in range(P):
                         _bit_words(x, b0 + bi, group_start[g], group_stop[g], kind, p, mask,
                                    xbp[bi * P + p, g], xbn[bi * P + p, g])
-            buf = np.empty((1, 1), np.float32)
             ipos = np.empty((1, 1), np.uint8)
             ineg = np.empty((1, 1), np.uint8)
         else:
             xbp = np.empty((1, 1, 1), np.uint64)
             xbn = np.empty((1, 1, 1), np.uint64)
-            buf = np.empty((R, M), np.float32)
             ipos = np.zeros((R, n_chunks), np.uint8)
             ineg = np.zeros((R, n_chunks), np.uint8)
             for bi in range(nb):
@@ -350,11 +361,6 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
                         ipos[bi * P + p, c] = mp
                         ineg[bi * P + p, c] = mn
         for g in range(G):
-            t = group_tile[g]
-            ga0 = ga[t, 0]
-            ga1 = ga[t, 1]
-            ob0 = ob[t, 0]
-            ob1 = ob[t, 1]
             nw = (group_stop[g] - group_start[g] + 63) >> 6
             if not use_popcount:
                 c0 = group_chunk0[g]
@@ -366,20 +372,15 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
                     _add_patterns(buf[r], tp, ipos[r], c0, c1)
                     if has_neg:
                         _add_patterns(buf[r], tn, ineg[r], c0, c1)
-            for r in range(R):
-                bi = r // P
-                p = r - bi * P
-                accv = acc[bi]
-                ctr0 = ((((vec0 + b0 + bi) * P + p) * G + g) * n_cols) * 2
-                if use_popcount:
-                    _popcount_counts(xbp[r, g], xbn[r, g], wb_pos[g], wb_neg[g], nw, vbl, vblb)
-                    _convert_row(vbl, vblb, abl, ablb, sat_kind, sat_s, differential, ga0, ob0,
-                                 ga1, ob1, noise_sigma, top, tmax, key, ctr0, table, flag,
-                                 accv, s_bl[p], s_blb[p], v_min, lsb)
-                else:
-                    _convert_row(buf[r, :n_cols], buf[r, n_cols:], abl, ablb, sat_kind, sat_s,
-                                 differential, ga0, ob0, ga1, ob1, noise_sigma, top, tmax, key,
-                                 ctr0, table, flag, accv, s_bl[p], s_blb[p], v_min, lsb)
+            else:
+                for r in range(R):
+                    _popcount_counts(xbp[r, g], xbn[r, g], wb_pos[g], wb_neg[g], nw, cnt_bl, cnt_blb)
+                    for j in range(n_cols):
+                        buf[r, j] = np.float32(cnt_bl[j])
+                        buf[r, n_cols + j] = np.float32(cnt_blb[j])
+            _convert_block(buf, n_cols, P, b0, vec0, g, G, ga[group_tile[g]], ob[group_tile[g]],
+                           sat_kind, sat_s, noise_sigma, differential, top, tmax, key, table,
+                           s_bl, s_blb, v_min, lsb, acc, flag, va, vc)
         for bi in range(nb):
             for j in range(n_cols):
                 colacc[b0 + bi, j] = acc[bi, j]
