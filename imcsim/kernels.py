@@ -161,7 +161,7 @@ def _saturate(v, kind, s):
 
 @njit(cache=True, fastmath=True)
 def _convert_block(buf, n_cols, P, b0, vec0, g, G, ga, ob, sat_kind, sat_s, sigma, differential,
-                   top, tmax, key, table, s_bl, s_blb, v_min, lsb, acc, flag, va, vc):
+                   top, tmax, key, table, s_bl, s_blb, v_min, lsb, acc, flag, hits, va, vc):
     """Saturate, add read noise, convert and accumulate every access of one row group for a
     block of vectors.
 
@@ -198,23 +198,23 @@ def _convert_block(buf, n_cols, P, b0, vec0, g, G, ga, ob, sat_kind, sat_s, sigm
                     va[j] = _saturate(bl, sat_kind, sat_s) - _saturate(blb, sat_kind, sat_s)
                     vc[j] = bl + blb
                 _rail_pass(va, vc, ga[0], ob[0], k2, sigma, top, tmax, scale, v_min, lsb, accv,
-                           flag, key, ctr0, table)
+                           flag, hits, key, ctr0, table)
             elif sat_kind == 0:
                 src = row[rail * n_cols:(rail + 1) * n_cols]
                 _rail_pass(src, src, ga[rail], ob[rail], k2, sigma, top, tmax, scale, v_min, lsb,
-                           accv, flag, key, ctr0 + rail, table)
+                           accv, flag, hits, key, ctr0 + rail, table)
             else:
                 src = row[rail * n_cols:(rail + 1) * n_cols]
                 for j in range(n_cols):
                     vc[j] = src[j]
                     va[j] = _saturate(src[j], sat_kind, sat_s)
                 _rail_pass(va, vc, ga[rail], ob[rail], k2, sigma, top, tmax, scale, v_min, lsb,
-                           accv, flag, key, ctr0 + rail, table)
+                           accv, flag, hits, key, ctr0 + rail, table)
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def _rail_pass(a, cnt, gr, orr, k2, sigma, top, tmax, scale, v_min, lsb, accv, flag, key, ctr0,
-               table):
+def _rail_pass(a, cnt, gr, orr, k2, sigma, top, tmax, scale, v_min, lsb, accv, flag, hits, key,
+               ctr0, table):
     """One rail of one access row: both passes described in :func:`_convert_block`; the
     noise of column j is drawn at counter ctr0 + 2 j."""
     n = accv.shape[0]
@@ -229,13 +229,18 @@ def _rail_pass(a, cnt, gr, orr, k2, sigma, top, tmax, scale, v_min, lsb, accv, f
         flag[j] = hit
         need += hit
     if need and sigma > 0.0:
+        # the flagged columns, gathered without branches (they are scattered at random)
+        m = 0
         for j in range(n):
-            if flag[j]:
-                u = gr[j] * a[j] + orr[j]
-                c = min(max(math.floor(u), 0.0), top)
-                z = gauss(key, ctr0 + 2 * j, table)
-                cn = min(max(math.floor(u + gr[j] * sigma * math.sqrt(max(cnt[j], 0.0)) * z), 0.0), top)
-                accv[j] += scale * (cn - c) * lsb
+            hits[m] = j
+            m += flag[j]
+        for i in range(m):
+            j = hits[i]
+            u = gr[j] * a[j] + orr[j]
+            c = min(max(math.floor(u), 0.0), top)
+            z = gauss(key, ctr0 + 2 * j, table)
+            cn = min(max(math.floor(u + gr[j] * sigma * math.sqrt(max(cnt[j], 0.0)) * z), 0.0), top)
+            accv[j] += scale * (cn - c) * lsb
 
 
 @intrinsic
@@ -334,6 +339,7 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
         R = nb * P
         acc = np.zeros((nb, n_cols))
         flag = np.empty(n_cols, np.bool_)
+        hits = np.empty(n_cols, np.int64)
         va = np.empty(n_cols)
         vc = np.empty(n_cols)
         cnt_bl = np.empty(n_cols, np.uint64)
@@ -380,7 +386,7 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
                         buf[r, n_cols + j] = np.float32(cnt_blb[j])
             _convert_block(buf, n_cols, P, b0, vec0, g, G, ga[group_tile[g]], ob[group_tile[g]],
                            sat_kind, sat_s, noise_sigma, differential, top, tmax, key, table,
-                           s_bl, s_blb, v_min, lsb, acc, flag, va, vc)
+                           s_bl, s_blb, v_min, lsb, acc, flag, hits, va, vc)
         for bi in range(nb):
             for j in range(n_cols):
                 colacc[b0 + bi, j] = acc[bi, j]
