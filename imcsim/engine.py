@@ -7,12 +7,12 @@ non-idealities of the cells and ADCs it uses (drawn once from the backend's seed
 layer name) and the position of the layer in its noise stream. Every call then runs:
 
 1. the input is split into signed ternary planes (:mod:`imcsim.encoding`);
-2. per plane and row group, the mismatch-weighted number of discharging cells of every
-   column and rail is a dense product (BLAS, float32: counts are exact);
-3. the fused numba kernel (:mod:`imcsim.kernels`) saturates, adds read noise, converts
-   with the ADC and accumulates the digital partial sums with the planes' place values;
-4. slices of multi-bit weights are recombined with their place values;
-5. every event that costs energy is counted from the data (:mod:`imcsim.events`).
+2. one fused numba kernel (:mod:`imcsim.kernels`) forms, per plane and row group, the
+   (mismatch-weighted) number of discharging cells of every column and rail, saturates,
+   adds read noise, converts with the ADC and accumulates the digital partial sums with
+   the planes' place values;
+3. slices of multi-bit weights are recombined with their place values;
+4. every event that costs energy is counted from the data (:mod:`imcsim.events`).
 
 Group sums: without mismatch every discharging cell counts one, and the counts are
 popcounts of the input plane's bits with the bits of the cells holding +1 / -1 (64 rows a

@@ -4,12 +4,12 @@ One fused pass over every access (vector x plane x row group), per column and ra
 
     mismatch-weighted count -> bitline saturation -> read noise -> ADC code -> partial sum
 
-The weighted count of a row group is a sum of table look-ups: the group is cut into chunks
-of 4 rows, and for each chunk a table holds, for each of the 16 patterns of active rows,
-the (mismatch-weighted) number of discharging cells of every column and rail. A 4-row
-look-up replaces 4 multiply-adds per column and rail and needs no dense product, and the
-tables of one group and one block of columns stay in cache while a block of vectors
-streams through.
+Without mismatch the count of a row group is exact: popcounts of the input plane's bits
+with the bits of the cells holding +1 / -1, 64 rows a machine word. With mismatch it is a
+sum of table look-ups: the group is cut into chunks of 4 rows, and for each chunk a table
+holds, for each of the 16 patterns of active rows, the mismatch-weighted number of
+discharging cells of every column and rail; a 4-row look-up replaces 4 multiply-adds per
+column and rail. Blocks of vectors run in parallel (numba ``prange``).
 
 The physics of each step is defined by the reference functions of ``device_models``
 (``bitline.analog``, ``adc.convert``); tests check that these kernels agree with them.
