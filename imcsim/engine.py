@@ -251,13 +251,12 @@ class ImcBackend:
             w_cols = np.asarray(w_cols, dtype=np.int8)
         # static ADC state: one ADC per (row tile, column tile, ADC of the tile, rail)
         T = self.tile
-        n_adc = -(-T.columns // T.adc_share)
-        shape = (m.row_tiles, m.col_tiles, n_adc, 2)
+        shape = (m.row_tiles, m.col_tiles, T.adcs_per_rail, 2)
         n = int(np.prod(shape))
         off = np.asarray(dm.adc.draw_offsets(n, ph.offset_sigma, rng), dtype=np.float64).reshape(shape)
         gn = np.asarray(dm.adc.draw_gains(n, ph.gain_sigma, rng), dtype=np.float64).reshape(shape)
         j = np.arange(NS)
-        ct, local = j // T.columns, (j % T.columns) // T.adc_share
+        ct, local = j // T.columns, T.adc_index(j % T.columns)
         offset = np.ascontiguousarray(off[:, ct, local, :])
         gain = np.ascontiguousarray(gn[:, ct, local, :])
         # ADC grid

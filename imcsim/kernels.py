@@ -75,8 +75,8 @@ def gauss(key, counter, table):
     # 53 random bits -> position in [0, n): index = top 14 bits, fraction = next 39 bits
     top = z >> np.uint64(64 - _TABLE_BITS)
     frac = float((z >> np.uint64(11)) & np.uint64((1 << 39) - 1)) * (1.0 / (1 << 39))
-    # centres of intervals: the interval [i, i+1) of u*n maps between q[i-1/2]... use
-    # u*n - 1/2 as the interpolation abscissa, clamped at both ends
+    # table[i] is the quantile at the centre (i + 1/2) / n of interval i, so the abscissa
+    # of u = (top + frac) / n is u * n - 1/2; beyond the first and last centres it clamps
     t = float(top) + frac - 0.5
     if t <= 0.0:
         return table[0]

@@ -44,9 +44,9 @@ class Tile:
         return 2 if self.sensing == "dual" else 1
 
     @property
-    def adcs(self) -> int:
-        """ADCs in one tile: one per column and converted rail, divided by the sharing."""
-        return -(-self.columns * self.converted_rails // self.adc_share)
+    def adcs_per_rail(self) -> int:
+        """ADCs of one tile serving one rail: one per ``adc.share`` columns."""
+        return -(-self.columns // self.adc_share)
 
     def row_groups(self, n_rows: int) -> list[tuple[int, int]]:
         """Row groups ``(start, stop)`` of a tile holding ``n_rows`` (<= R) programmed rows."""
