@@ -9,6 +9,8 @@ import argparse
 import os
 import sys
 
+from . import __version__
+
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 MAIN_EPILOG = """\
@@ -90,20 +92,6 @@ examples:
 """
 
 
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("imcsim")
-    except Exception:
-        try:
-            import imcsim
-
-            return str(imcsim.__version__)
-        except Exception:
-            return "unknown"
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line + exit status 2."""
 
@@ -117,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="imcsim", formatter_class=fmt, epilog=MAIN_EPILOG,
                 description="Simulate binary/ternary neural networks on SRAM "
                             "in-memory-computing crossbars: accuracy, energy, latency, area.")
-    p.add_argument("--version", action="version", version=f"imcsim {_version()}")
+    p.add_argument("--version", action="version", version=f"imcsim {__version__}")
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
 
     r = sub.add_parser("run", help="run a study: sweep x trials -> dataset, table, plots",

@@ -41,6 +41,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import xarray as xr
 
+from device_models import parameter_table
+
+from . import __version__
 from . import energy as _energy
 
 #: variable -> (units, long_name)
@@ -76,19 +79,6 @@ COORDS: dict[str, tuple[str, str]] = {
     "component": ("", "energy component"),
     "area_component": ("", "area component"),
 }
-
-
-def package_version() -> str:
-    """Installed version of imcsim (importlib.metadata), or the source tree's fallback."""
-    try:
-        from importlib.metadata import version
-        return version("imcsim")
-    except Exception:
-        try:
-            import imcsim
-            return str(getattr(imcsim, "__version__", "0+unknown"))
-        except Exception:
-            return "0+unknown"
 
 
 def _attr_value(v: Any):
@@ -185,7 +175,7 @@ def point_dataset(card, layers: Sequence[tuple[str, Any, Any]], accuracy: Sequen
         "hardware": card_text(card),
         "architecture": _energy.architecture(card),
         "batch": int(batch),
-        "imcsim_version": package_version(),
+        "imcsim_version": __version__,
     }
     base.update(attrs or {})
     ds.attrs.update({k: _attr_value(v) for k, v in base.items()})
@@ -304,12 +294,8 @@ def stack(points: Iterable[tuple[dict, xr.Dataset]], sweep: dict[str, Sequence],
                                  data_vars="all", coords="different", compat="equals",
                                  join="outer")
     unit_of = dict(units or {})
-    try:
-        from device_models import parameter_table
-        for path, _type, unit, _allowed, desc in parameter_table():
-            unit_of.setdefault(path, (unit, desc))
-    except Exception:
-        pass
+    for path, _type, unit, _allowed, desc in parameter_table():
+        unit_of.setdefault(path, (unit, desc))
     for d in dims:
         u = unit_of.get(d, ("", d))
         if isinstance(u, str):

@@ -150,6 +150,7 @@ def test_pareto_front_on_a_real_stack_uses_mean_accuracy_and_total_energy():
         assert d in front
 
 
-def test_package_version_is_a_string():
-    v = report.package_version()
-    assert isinstance(v, str) and v
+def test_dataset_records_the_package_version():
+    import imcsim
+    assert isinstance(imcsim.__version__, str) and imcsim.__version__
+    assert report.__version__ == imcsim.__version__
