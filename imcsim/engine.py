@@ -49,14 +49,6 @@ _F32_EXACT = float(2 ** 24)
 _F64_EXACT = float(2 ** 53)
 
 
-def _load_card(hardware):
-    import device_models as dm
-
-    if isinstance(hardware, (str, bytes)) or hasattr(hardware, "__fspath__"):
-        return dm.load_card(hardware)
-    return hardware
-
-
 def _as_seedseq(seed) -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
         return seed
@@ -145,7 +137,9 @@ class ImcBackend:
     def __init__(self, hardware, seed=0, *, track_error: bool = True, chunk_bytes: int = 32 << 20,
                  shortcuts: bool = True):
         self.shortcuts = bool(shortcuts)
-        self.card = _load_card(hardware)
+        import device_models as dm
+
+        self.card = dm.load_card(hardware)   # a Card, a card name or a path
         self.tile = Tile.from_card(self.card)
         self.physics = _Physics.from_card(self.card)
         self.seed = _as_seedseq(seed)
