@@ -1,4 +1,4 @@
-"""Benchmark of the crossbar engine on workload W1 (see imcsim/bench.py); same as `imcsim bench`.
+"""Benchmark of the crossbar engine on workload W1 (see imcsim/cli/bench.py); same as `imcsim bench`.
 
     python benchmarks/bench_mvm.py [--cases abcd] [--repeat 3]
 """
@@ -10,7 +10,7 @@ try:
 except ImportError:  # a checkout that is not installed: use its sources
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from imcsim.bench import main
+from imcsim.cli.bench import main
 
 if __name__ == "__main__":
     sys.exit(main())

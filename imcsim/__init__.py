@@ -17,10 +17,8 @@ try:  # the installed distribution's version; a source checkout falls back to th
 except Exception:  # pragma: no cover - not installed
     __version__ = "0.1.0"
 
-from .engine import ImcBackend, mvm
+from .engine import EVENT_FIELDS, Events, ImcBackend, Mapping, map_layer, mvm
 from .errors import InputError
-from .events import EVENT_FIELDS, Events
-from .mapper import Mapping, map_layer
 
 _LAZY = {
     "simulate": ("imcsim.simulation", "simulate"),

@@ -81,8 +81,9 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
     TOPS/mm2, area. Energy and latency come from the mean event counts over the trials.
     """
     import device_models as dm
-    from imcsim.engine import ImcBackend   # late: the engine may land after this module
-    from imcsim import energy, report
+    from imcsim import costs as energy
+    from imcsim import results as report
+    from imcsim.engine import ImcBackend  # late: the engine may land after this module
 
     card = dm.load_card(hardware)
     net = _load_network(network)

@@ -38,8 +38,18 @@ import numpy as np
 import yaml
 
 from .backend import ExactBackend
-from .layers import (LAYER_TYPES, Activation, BatchNorm, Context, Layer, LayerError, NetworkError, Residual,
-                     _Linear, fold, threshold_activation)
+from .layers import (
+    LAYER_TYPES,
+    Context,
+    Layer,
+    LayerError,
+    NetworkError,
+    Residual,
+    _Linear,
+    backward_sequence,
+    run_sequence,
+    train_sequence,
+)
 
 FORMAT = "imcsim-network/1"
 
@@ -49,53 +59,6 @@ __all__ = ["Network", "NetworkFileError", "load_network", "save_network", "build
 
 class NetworkFileError(NetworkError):
     """A network file or its weights file is invalid; the message names file, layer, key."""
-
-
-# ==================================================================================== execution
-def _fusable(layers, i, ctx):
-    """Length of the fused group starting at i (3, 2) or 0."""
-    l = layers[i]
-    if not (ctx.fold and isinstance(l, _Linear) and l.quantized):
-        return 0, None, None
-    j = i + 1
-    bn = None
-    if j < len(layers) and isinstance(layers[j], BatchNorm):
-        bn = layers[j]
-        j += 1
-    if j < len(layers) and isinstance(layers[j], Activation) and layers[j].foldable:
-        return j + 1 - i, bn, layers[j]
-    return 0, None, None
-
-
-def run_sequence(layers, x, ctx):
-    i = 0
-    while i < len(layers):
-        n, bn, act = _fusable(layers, i, ctx)
-        l = layers[i]
-        if n:
-            B = x.shape[0]
-            z = l.accumulate(x, ctx)
-            if bn is not None and not bn.has_weights():
-                raise LayerError(f"layer {bn.name!r} has no weights (workload-only network?)")
-            A, Bc = fold(l, bn, act)
-            x = l._unrows(threshold_activation(z, A, Bc, act), B)
-            i += n
-        else:
-            x = l.forward(x, ctx)
-            i += 1
-    return x
-
-
-def train_sequence(layers, x):
-    for l in layers:
-        x = l.train_forward(x)
-    return x
-
-
-def backward_sequence(layers, g, need_input_grad=True):
-    for k in range(len(layers) - 1, -1, -1):
-        g = layers[k].backward(g, need_input_grad=(need_input_grad or k > 0))
-    return g
 
 
 def _walk(layers):

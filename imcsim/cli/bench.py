@@ -56,7 +56,7 @@ def _best(fn, repeat: int) -> float:
 
 def run(base: str = "tim_dnn_32nm", batch: int = 4096, repeat: int = 3, cases: str = "abcd",
         out=sys.stdout) -> dict:
-    from .engine import ImcBackend
+    from imcsim.engine import ImcBackend
 
     K, N = 1152, 256
     w = np.random.default_rng(0).integers(-1, 2, size=(K, N)).astype(np.int8)

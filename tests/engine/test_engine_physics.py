@@ -7,7 +7,7 @@ import pytest
 import device_models as dm
 import imcsim
 from imcsim.engine import ImcBackend
-from imcsim.kernels import draw_gaussians, gauss_table
+from imcsim.engine.kernels import draw_gaussians, gauss_table
 
 IDEAL = dm.load_card("ideal")
 
@@ -133,7 +133,7 @@ def test_kernel_matches_device_model_reference():
     st = be._layers["ref"]
     # redraw the same static state from the same stream, in the engine's order
     import zlib
-    from imcsim.engine import _child
+    from imcsim.engine.backend import _child
     r = np.random.default_rng(_child(be.seed, zlib.crc32(b"ref"), 0))
     gains = dm.cells.draw_mismatch((K, N), 0.1, r)
     wf, _ = dm.cells.draw_faults(w.astype(np.int8), 0.05, str(c["cell.fault_value"]),

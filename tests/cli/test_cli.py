@@ -16,7 +16,7 @@ import yaml
 from imcsim import cli
 from imcsim import study as st
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 TINY = {
     "study": "tiny",
@@ -161,7 +161,7 @@ def test_ctrl_c_keeps_points(tmp_path, capsys, monkeypatch):
             raise KeyboardInterrupt
         return real(spec)
 
-    monkeypatch.setattr(st, "compute_point", interrupted)
+    monkeypatch.setattr(st.runner, "compute_point", interrupted)
     rc, out, err = call(capsys, "run", path)
     assert rc == 130 and "--resume" in err
     assert len(list((tmp_path / "out" / "tiny.points").glob("point-*.nc"))) == 2

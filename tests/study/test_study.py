@@ -17,9 +17,11 @@ import yaml
 from hypothesis import given, settings, strategies as hs
 
 from imcsim import study as st
+from imcsim.study.progress import Progress
+from imcsim.study.resolve import _suggest
 from imcsim.study import StudyError, load_study, validate_study, run_study
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------- fakes
@@ -57,19 +59,20 @@ def fake(monkeypatch):
     monkeypatch.setitem(sys.modules, "imcsim.simulation", mod)
     fake_simulate.calls = 0
     fake_simulate.fail_after = None
-    monkeypatch.setattr(st, "_known_networks", lambda: ["fake_mlp", "fake_cnn"])
-    monkeypatch.setattr(st, "_check_network",
+    from imcsim.study import runner, validate
+    monkeypatch.setattr(validate, "_known_networks", lambda: ["fake_mlp", "fake_cnn"])
+    monkeypatch.setattr(validate, "_check_network",
                         lambda study, value, keys: _fake_check_network(study, value, keys))
-    monkeypatch.setattr(st, "_network_cached", lambda ref: "NET")
-    monkeypatch.setattr(st, "_check_dataset", lambda study: None)
-    monkeypatch.setattr(st, "_dataset_cached",
+    monkeypatch.setattr(runner, "_network_cached", lambda ref: "NET")
+    monkeypatch.setattr(validate, "_check_dataset", lambda study: None)
+    monkeypatch.setattr(runner, "_dataset_cached",
                         lambda name, split, limit: (np.zeros((4, 1, 8, 8)), np.zeros(4, int)))
     return fake_simulate
 
 
 def _fake_check_network(study, value, keys):
     if value not in ("fake_mlp", "fake_cnn"):
-        raise study.error(f"unknown network {value!r}; " + st._suggest(value, ["fake_mlp", "fake_cnn"]),
+        raise study.error(f"unknown network {value!r}; " + _suggest(value, ["fake_mlp", "fake_cnn"]),
                           *keys)
     return "NET"
 
@@ -378,7 +381,7 @@ def test_progress_bar_on_a_terminal():
             return True
 
     buf = Tty()
-    bar = st.Progress(4, already=1, stream=buf)
+    bar = Progress(4, already=1, stream=buf)
     bar.update("a")
     bar.update("b")
     bar.close()

@@ -7,9 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import device_models as dm
-from imcsim import energy
+from imcsim import costs as energy
+from imcsim.cli.info import format_info
 from imcsim.errors import InputError
-from imcsim.events import EVENT_FIELDS
+from imcsim.engine.events import EVENT_FIELDS
 
 TIM = dm.load_card("tim_dnn_32nm")
 XNOR = dm.load_card("xnor_sram_65nm")
@@ -151,10 +152,10 @@ def test_digital_peak_rule():
 
 
 def test_format_info_prints_the_headline_table():
-    text = energy.format_info(TIM)
+    text = format_info(TIM)
     for word in ("TOPS", "TOPS/W", "TOPS/mm2", "mm2", "paper", "50 %", "114"):
         assert word in text
-    assert "digital.macs_per_cycle" in energy.format_info(DIG)
+    assert "digital.macs_per_cycle" in format_info(DIG)
 
 
 # ------------------------------------------------------------------------- latency
@@ -280,7 +281,7 @@ def test_area_breakdown_sums_to_the_chip_area():
 
 def test_workload_only_zoo_network_estimate():
     networks = pytest.importorskip("networks")
-    from imcsim import report
+    from imcsim import results as report
 
     net = networks.zoo.load("alexnet")
     assert not net.has_weights

@@ -5,7 +5,7 @@ model multiplies them by the card's per-event costs. See docs/architecture.md.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 #: name -> (units, description)
 EVENT_FIELDS: dict[str, tuple[str, str]] = {

@@ -6,7 +6,8 @@ import pytest
 import xarray as xr
 
 import device_models as dm
-from imcsim import energy, report
+from imcsim import costs as energy
+from imcsim import results as report
 
 TIM = dm.load_card("tim_dnn_32nm")
 
@@ -153,4 +154,4 @@ def test_pareto_front_on_a_real_stack_uses_mean_accuracy_and_total_energy():
 def test_dataset_records_the_package_version():
     import imcsim
     assert isinstance(imcsim.__version__, str) and imcsim.__version__
-    assert report.__version__ == imcsim.__version__
+    assert report.dataset.__version__ == imcsim.__version__

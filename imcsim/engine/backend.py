@@ -35,11 +35,20 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from imcsim.errors import InputError
+
 from .encoding import Encoding, parse_encoding
-from .errors import InputError
 from .events import Events
-from .kernels import (CHUNK, PLANE_ASYM, PLANE_BITS, PLANE_SIGN, SATURATION_KINDS, count_activity,
-                      gauss_table, mac_convert_accumulate)
+from .kernels import (
+    CHUNK,
+    PLANE_ASYM,
+    PLANE_BITS,
+    PLANE_SIGN,
+    SATURATION_KINDS,
+    count_activity,
+    gauss_table,
+    mac_convert_accumulate,
+)
 from .mapper import Mapping, bits_for, map_layer, weight_slices
 from .tile import Tile
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from imcsim.errors import InputError
 
 _PATTERN = re.compile(r"^(ternary|binary|unsigned(\d+)|signed(\d+))$")
 

@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from . import __version__
+from imcsim import __version__
 
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -247,8 +247,7 @@ def _cmd_list(a) -> int:
 
 def _cmd_info(a) -> int:
     import device_models
-
-    from imcsim.study import _looks_like_path, _suggest
+    from imcsim.study.resolve import _looks_like_path, _suggest
 
     ref = a.card
     if not _looks_like_path(ref) and ref not in device_models.list_cards():
@@ -257,14 +256,14 @@ def _cmd_info(a) -> int:
         hint = _suggest(ref, device_models.list_cards())
         raise StudyError(f"unknown card {ref!r}" + (f"; {hint}" if hint else ""), ref, "CARD")
     card = device_models.load_card(ref)
-    from imcsim import energy
+    from imcsim.cli.info import format_info
 
-    print(energy.format_info(card))
+    print(format_info(card))
     return EXIT_OK
 
 
 def _cmd_bench(a) -> int:
-    from imcsim import bench
+    from imcsim.cli import bench
 
     args = [x for i, x in enumerate(a.args) if not (i == 0 and x == "--")]
     rc = bench.main(args)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import InputError
+from imcsim.errors import InputError
+
 from .tile import Tile
 
 

@@ -596,7 +596,7 @@ def test_energy_models_and_timing():
 
 @pytest.mark.parametrize("doc_name", ["docs/cards.md", "README.md"])
 def test_docs_list_every_path_with_unit(doc_name):
-    doc = Path(__file__).parent.parent / doc_name
+    doc = Path(__file__).parents[2] / doc_name
     if not doc.exists():
         pytest.skip(f"{doc_name} not present in this installation")
     text = doc.read_text()

@@ -5,7 +5,7 @@ import xarray as xr
 
 import device_models as dm
 import imcsim
-from imcsim import energy
+from imcsim import costs as energy
 
 TIM = dm.load_card("tim_dnn_32nm")
 

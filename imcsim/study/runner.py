@@ -1,0 +1,362 @@
+"""Running a study: seeding, computing points in-process or on dask, assembling the result.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+from imcsim.errors import StudyError
+from imcsim.results.summary import summary_table
+from imcsim.study.progress import Progress
+from imcsim.study.resolve import (
+    _card_cached,
+    _dataset_cached,
+    _network_cached,
+    _one_line,
+)
+from imcsim.study.schema import Point, Study
+from imcsim.study.store import (
+    POINT_FILE,
+    _open,
+    _read_manifest,
+    _stored_points,
+    _write_atomic,
+    _write_manifest,
+)
+from imcsim.study.validate import _check_output_dir, validate_study
+
+SCHEDULER_TIMEOUT_S = 5.0
+
+
+def point_seed(seed: int, index: int) -> np.random.SeedSequence:
+    """The seed sequence of point ``index``: the index-th child of the study seed."""
+    return np.random.SeedSequence(int(seed), spawn_key=(int(index),))
+
+
+def compute_point(spec: dict):
+    """Simulate one point (runs in-process or on a dask worker). ``spec`` holds only plain
+    values, so it travels to any worker; returns simulate's dataset with point attrs."""
+    from imcsim.simulation import simulate
+
+    net = _network_cached(spec["network"])
+    ds = spec["dataset"]
+    x, y = _dataset_cached(ds["name"], ds["split"], ds["limit"])
+    card = _card_cached(spec["hardware"])
+    if spec["overrides"]:
+        card = card.replace(**spec["overrides"])
+    result = simulate(net, card, x, y, trials=spec["trials"],
+                      seed=point_seed(spec["seed"], spec["index"]))
+    result.attrs["imcsim_point_index"] = int(spec["index"])
+    result.attrs["imcsim_study_hash"] = spec["hash"]
+    return result
+
+
+def _spec(study: Study, point: Point, digest: str) -> dict:
+    return {"index": point.index, "network": point.network, "hardware": point.hardware,
+            "dataset": dict(study.dataset), "overrides": dict(point.overrides),
+            "trials": study.trials, "seed": study.seed, "hash": digest}
+
+
+# --------------------------------------------------------------------------- running
+def _connect(scheduler, workers):
+    """-> (client, cluster_or_None, owned). ``scheduler`` may be an address or a Client."""
+    try:
+        import distributed
+    except ImportError:
+        raise StudyError("dask.distributed is not installed; pip install "
+                         "'imcsim[distributed]'", None, "--workers/--scheduler") from None
+    if scheduler is not None and not isinstance(scheduler, str):
+        if isinstance(scheduler, distributed.Client):
+            return scheduler, None, False
+        return distributed.Client(scheduler), None, True  # a cluster object
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise StudyError(f"scheduler {scheduler!r} did not answer within "
+                             f"{SCHEDULER_TIMEOUT_S:g} s ({_one_line(exc) or 'timeout'}); "
+                             "expected the address of a running 'dask scheduler', such as "
+                             "tcp://HOST:8786", None, "--scheduler") from None
+        return client, None, True
+    import logging
+
+    # one point per worker process at a time, and numba's threads to match (no
+    # oversubscription: N workers on N cores)
+    one = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1"}
+    cluster = distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1,
+                                       processes=True, dashboard_address=None,
+                                       silence_logs=logging.ERROR, env=one)
+    return distributed.Client(cluster), cluster, True
+
+
+def run_study(source, workers: int | None = None, scheduler=None, resume: bool = False,
+              progress: bool = True, *, out_dir=None, plots: bool | None = None,
+              stream=None, summary: bool | None = None):
+    """Run a study (path, shipped study name or dict) and return the result dataset.
+
+    ``workers``: start a local dask cluster of that many worker processes; ``scheduler``:
+    the address of a running dask scheduler (or a ``distributed.Client``); neither:
+    in-process. ``resume``: keep the points already stored for this same study and
+    compute only the missing ones. ``out_dir`` overrides ``outputs.dir``; ``plots=False``
+    skips the plots (default: draw the study's plots); ``summary`` prints the summary table
+    (default: when ``progress``). Writes ``<dir>/<study>.nc`` atomically.
+    """
+    stream = stream if stream is not None else sys.stderr
+    if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
+        raise StudyError(f"expected an integer >= 1, got {workers!r}", None, "--workers")
+    if workers is not None and scheduler is not None:
+        raise StudyError("give either --workers or --scheduler, not both", None,
+                         "--scheduler")
+    study = validate_study(source, out_dir=out_dir)
+    digest = study.content_hash()
+    pdir = study.points_dir()
+    points = study.points()
+    n = len(points)
+    _check_output_dir(study, create=True)
+    try:
+        pdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise study.error(f"cannot create {str(pdir)!r}: {exc.strerror}", "outputs",
+                          "dir") from None
+
+    manifest = _read_manifest(pdir)
+    if resume:
+        if manifest is not None and manifest.get("hash") != digest:
+            raise study.error(
+                f"--resume: {pdir} holds points of a different version of this study "
+                f"(hash {manifest.get('hash')}, now {digest}); run without --resume to "
+                "start over", "study")
+        done = _stored_points(pdir, digest, n)
+    else:
+        done = set()
+    todo = [p for p in points if p.index not in done]
+
+    client = cluster = None
+    owned = False
+    if todo and (workers is not None or scheduler is not None):
+        try:  # before anything on disk changes: a dead scheduler is bad input
+            client, cluster, owned = _connect(scheduler, workers)
+        except StudyError as exc:
+            exc.file = exc.file or study.file
+            raise StudyError(exc.message, exc.file, exc.key, exc.line) from None
+    try:
+        if not resume:
+            for f in pdir.glob("point-*.nc"):
+                f.unlink()
+        _write_manifest(pdir, study, digest)
+        if progress:
+            where = ("in-process" if client is None else
+                     f"{workers} local dask worker(s)" if workers is not None else
+                     f"dask scheduler {scheduler}" if isinstance(scheduler, str) else "dask")
+            dims = " x ".join(f"{d.name}[{d.size}]" for d in study.dims) or "one point"
+            print(f"{study.name}: {n} point(s) ({dims}) x {study.trials} trial(s), "
+                  f"{study.network} on {study.hardware}, {where}", file=stream, flush=True)
+        bar = Progress(n, len(done), stream=stream, enabled=progress)
+
+        def store(res, point):
+            _write_atomic(res, pdir / POINT_FILE.format(point.index))
+            bar.update(point.label())
+
+        try:
+            if client is None:
+                for p in todo:
+                    try:
+                        res = compute_point(_spec(study, p, digest))
+                    except bad_input_types() as exc:
+                        raise _point_error(study, p, exc) from None
+                    store(res, p)
+            else:
+                _run_dask(client, study, todo, digest, store)
+        finally:
+            bar.close()
+    finally:
+        if owned:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+    result = assemble(study, digest)
+    _write_atomic(result, study.result_path())
+    if summary if summary is not None else progress:
+        print(summary_table(result), file=sys.stdout, flush=True)
+        print(f"wrote {study.result_path()}", file=sys.stdout, flush=True)
+    if plots if plots is not None else True:
+        _draw_plots(study, result, stream, verbose=summary if summary is not None else progress)
+    return result
+
+
+def _run_dask(client, study, todo, digest, store):
+    """One task per point; results come back here and are written here (workers need no
+    shared disk)."""
+    import distributed
+
+    by_key = {}
+    futures = []
+    for p in todo:
+        fut = client.submit(compute_point, _spec(study, p, digest), pure=False,
+                            key=f"imcsim-{study.name}-{digest}-{p.index}-{time.time_ns()}")
+        by_key[fut.key] = p
+        futures.append(fut)
+    try:
+        for fut in distributed.as_completed(futures):
+            p = by_key[fut.key]
+            try:
+                res = fut.result()
+            except bad_input_types() as exc:
+                raise _point_error(study, p, exc) from None
+            except Exception as exc:
+                if "deserializ" in str(exc) or isinstance(exc, (ImportError, ModuleNotFoundError)):
+                    raise RuntimeError(
+                        "the dask scheduler or a worker cannot load imcsim's task: install "
+                        "imcsim (the same version) in the environment of the scheduler and of "
+                        f"every worker ({_one_line(exc)})") from exc
+                raise
+            store(res, p)
+    finally:
+        for fut in futures:
+            fut.cancel()
+
+
+def bad_input_types() -> tuple:
+    """Exception classes that mean bad input (the CLI's exit status 2)."""
+    import importlib
+
+    types_ = [StudyError]
+    for mod, names in (("imcsim.errors", ("InputError",)),
+                       ("imcsim.plot", ("PlotError",)),
+                       ("device_models", ("CardError",)),
+                       ("networks", ("NetworkError", "NetworkFileError", "ZooError",
+                                     "LayerError", "BackendError", "DatasetError")),
+                       ("networks.datasets", ("DatasetError",)),
+                       ("networks.zoo", ("ZooError", "UnknownNetwork"))):
+        try:
+            m = importlib.import_module(mod)
+        except Exception:
+            continue
+        for n in names:
+            t = getattr(m, n, None)
+            if isinstance(t, type) and issubclass(t, BaseException) and t not in types_:
+                types_.append(t)
+    return tuple(types_)
+
+
+def _point_error(study: Study, point: Point, exc) -> StudyError:
+    """A bad-input error raised while simulating a point, naming the study and point."""
+    if isinstance(exc, StudyError):
+        return exc
+    label = point.label() or "the single point"
+    return StudyError(f"point {point.index} ({label}) cannot be simulated: {_one_line(exc)}",
+                      study.file, None)
+
+
+def _draw_plots(study, result, stream, verbose=True):
+    kinds = study.outputs["plots"]
+    if not kinds:
+        return
+    from imcsim import plot
+
+    for kind in kinds:
+        path = study.output_dir() / f"{study.name}_{kind}.png"
+        try:
+            plot.plot(result, kind, path)
+        except plot.PlotError as exc:
+            print(f"imcsim: skipped plot {kind}: {exc}", file=stream)
+            continue
+        if verbose:
+            print(f"wrote {path}", file=sys.stdout, flush=True)
+
+
+# --------------------------------------------------------------------------- assembling
+def assemble(study: Study, digest: str | None = None):
+    """Stack the stored points of a study into the result dataset."""
+    digest = digest or study.content_hash()
+    pdir = study.points_dir()
+    point_ds = []
+    for p in study.points():
+        f = pdir / POINT_FILE.format(p.index)
+        if not f.is_file():
+            raise study.error(f"point {p.index} missing in {pdir}; rerun with --resume",
+                              "study")
+        ds = _open(f)
+        for k in ("imcsim_point_index", "imcsim_study_hash"):
+            ds.attrs.pop(k, None)
+        point_ds.append(ds)
+    result = _stack(study, point_ds)
+    try:
+        from imcsim.results import card_text
+
+        hw = [v for d in study.dims for v in d.members.get("hardware", [])] or [study.hardware]
+        cards = [_card_cached(study.resolved_hardware(v)) for v in dict.fromkeys(hw)]
+        result.attrs["hardware"] = "---\n".join(card_text(c) for c in cards)
+        result.attrs["hardware_name"] = ", ".join(str(c.name) for c in cards)
+    except Exception:
+        pass
+    result.attrs["study"] = study.name
+    result.attrs["study_text"] = study.text
+    result.attrs["study_file"] = str(study.file)
+    result.attrs["study_hash"] = digest
+    result.attrs["seed"] = int(study.seed)
+    result.attrs["trials"] = int(study.trials)
+    result.attrs["sweep_dims"] = json.dumps([d.name for d in study.dims])
+    result.attrs["sweep_spec"] = json.dumps(
+        [{"name": d.name, "kind": d.kind, "paths": d.paths} for d in study.dims])
+    try:
+        from importlib.metadata import version
+
+        result.attrs.setdefault("imcsim_version", version("imcsim"))
+    except Exception:
+        try:
+            import imcsim
+
+            result.attrs.setdefault("imcsim_version", str(imcsim.__version__))
+        except Exception:
+            pass
+    return result
+
+
+def _stack(study: Study, point_ds: list):
+    """Stack per-point datasets into one with a dimension per sweep dimension (report's
+    ``stack``); members of zip groups other than the one naming the dimension become
+    extra coordinates along it."""
+    from imcsim import results as report
+    from imcsim.results.dataset import _coord_values
+
+    dims = study.dims
+    labels = {d.name: d.labels() for d in dims}
+    pts = []
+    for p, ds in zip(study.points(), point_ds):
+        pts.append(({d.name: labels[d.name][i] for d, i in zip(dims, p.position)}, ds))
+    out = report.stack(pts, labels)
+    for d in dims:
+        out[d.name].attrs["parameter"] = ", ".join(d.paths)
+        out[d.name].attrs["sweep_kind"] = d.kind
+        for path, vals in d.members.items():
+            if path != d.name:
+                out = out.assign_coords({path: (d.name, _coord_values(vals))})
+                out[path].attrs.update(parameter=path, long_name=path)
+    varying = _varying_attrs(point_ds) if len(point_ds) > 1 else set()
+    for k in varying:
+        if k not in ("hardware", "hardware_name"):
+            out.attrs.pop(k, None)
+    return out
+
+
+def _varying_attrs(dss) -> set:
+    keys = set()
+    first = dss[0].attrs
+    for ds in dss[1:]:
+        for k, v in ds.attrs.items():
+            if k not in first or not _same(first[k], v):
+                keys.add(k)
+    return keys
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(np.all(np.asarray(a) == np.asarray(b)))
+    except Exception:
+        return False

@@ -1,0 +1,473 @@
+"""The study file: YAML with unique keys and a line map, the schema check, and the sweep
+(dimensions, zip groups, points).
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from imcsim.errors import StudyError
+from imcsim.study.resolve import (
+    _card_cached,
+    _resolve_ref,
+    _suggest,
+    resolve_study_path,
+)
+
+#: plot kinds a study may ask for in ``outputs.plots`` (see :mod:`imcsim.plot`)
+PLOT_KINDS = ("pareto", "energy_breakdown", "accuracy_heatmap", "accuracy_vs_param")
+
+TOP_KEYS = ("study", "description", "network", "dataset", "hardware", "set", "sweep",
+            "trials", "seed", "outputs")
+REQUIRED_KEYS = ("study", "network", "dataset", "hardware")
+DATASET_KEYS = ("name", "split", "limit")
+OUTPUT_KEYS = ("dir", "plots")
+#: sweep/zip keys that are not card parameter paths
+SPECIAL_PATHS = ("network", "hardware")
+
+
+# --------------------------------------------------------------------------- data
+@dataclass(frozen=True)
+class Dimension:
+    """One dimension of the sweep: a grid key (one member) or a zip group (several)."""
+
+    name: str                      # dimension name in the result
+    members: dict                  # path -> list of values (all the same length)
+    kind: str = "grid"             # "grid" or "zip"
+
+    @property
+    def size(self) -> int:
+        return len(next(iter(self.members.values())))
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self.members)
+
+    def labels(self) -> list:
+        """Values of the dimension coordinate: the first member's values if they are
+        distinct, else positions 0..n-1."""
+        first = next(iter(self.members.values()))
+        try:
+            if len(set(map(_hashable, first))) == len(first):
+                return list(first)
+        except TypeError:
+            pass
+        return list(range(self.size))
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of the sweep."""
+
+    index: int                     # flat C-order index (last dimension fastest)
+    position: tuple                # index along each dimension
+    values: dict                   # path -> value, every swept path (network/hardware too)
+    network: str                   # resolved network (zoo name or absolute path)
+    hardware: str                  # resolved card (name or absolute path)
+    overrides: dict                # card path -> value (study `set`, then swept paths)
+
+    def label(self) -> str:
+        return ", ".join(f"{k}={_fmt(v)}" for k, v in self.values.items())
+
+
+@dataclass
+class Study:
+    """A parsed, schema-checked study (names and paths not yet checked: see validate)."""
+
+    name: str
+    file: str | None
+    text: str
+    network: str
+    dataset: dict
+    hardware: str
+    set: dict
+    dims: list
+    trials: int
+    seed: int
+    outputs: dict
+    description: str = ""
+    base_dir: Path = field(default_factory=Path.cwd)
+    lines: dict = field(default_factory=dict, repr=False)
+
+    # ---- helpers
+    def error(self, message: str, *keys) -> StudyError:
+        """A StudyError naming this file, the key path and its line."""
+        return StudyError(message, self.file, _key_text(keys), _line_of(self.lines, keys))
+
+    @property
+    def n_points(self) -> int:
+        return int(np.prod([d.size for d in self.dims])) if self.dims else 1
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(d.size for d in self.dims)
+
+    def resolved_network(self, value: str | None = None) -> str:
+        return _resolve_ref(value if value is not None else self.network, self.base_dir)
+
+    def resolved_hardware(self, value: str | None = None) -> str:
+        return _resolve_ref(value if value is not None else self.hardware, self.base_dir)
+
+    def points(self) -> list[Point]:
+        out = []
+        ranges = [range(d.size) for d in self.dims]
+        for index, pos in enumerate(itertools.product(*ranges)):
+            values = {}
+            for d, i in zip(self.dims, pos):
+                for path, vals in d.members.items():
+                    values[path] = vals[i]
+            network = values.get("network", self.network)
+            hardware = values.get("hardware", self.hardware)
+            overrides = dict(self.set)
+            overrides.update({k: v for k, v in values.items() if k not in SPECIAL_PATHS})
+            out.append(Point(index, tuple(pos), values, self.resolved_network(network),
+                             self.resolved_hardware(hardware), overrides))
+        return out
+
+    def content_hash(self) -> str:
+        """Hash of everything that decides the numbers (not outputs, not description)."""
+        doc = {
+            "network": self.network, "dataset": self.dataset, "hardware": self.hardware,
+            "set": self.set, "trials": self.trials, "seed": self.seed,
+            "dims": [[d.name, d.kind, list(d.members.items())] for d in self.dims],
+        }
+        cards = {}  # the cards' contents too: an edited card file invalidates old points
+        for ref in dict.fromkeys([self.hardware] + [v for d in self.dims
+                                                    for v in d.members.get("hardware", [])]):
+            try:
+                cards[str(ref)] = _card_cached(self.resolved_hardware(ref)).dump()
+            except Exception:
+                cards[str(ref)] = None
+        doc["cards"] = cards
+        blob = json.dumps(doc, sort_keys=True, default=repr)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def output_dir(self) -> Path:
+        return Path(self.outputs["dir"])
+
+    def result_path(self) -> Path:
+        return self.output_dir() / f"{self.name}.nc"
+
+    def points_dir(self) -> Path:
+        return self.output_dir() / f"{self.name}.points"
+
+
+# --------------------------------------------------------------------------- YAML
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe loader that refuses duplicate keys."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            continue
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {seen[key]})",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+                                 _construct_mapping)
+
+
+def _yaml_load(text: str, file: str | None):
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        ctx = getattr(exc, "context", None)
+        msg = f"malformed YAML: {problem}" + (f" ({ctx})" if ctx and problem != ctx else "")
+        raise StudyError(msg, file, None, line) from None
+
+
+def _line_map(text: str) -> dict:
+    """(key, key, ...) -> line number of that key in the YAML text (best effort)."""
+    out: dict = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return out
+
+    def walk(node, path):
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                p = path + (str(k.value),)
+                out[p] = k.start_mark.line + 1
+                walk(v, p)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                p = path + (i,)
+                out[p] = v.start_mark.line + 1
+                walk(v, p)
+
+    if root is not None:
+        walk(root, ())
+    return out
+
+
+def _line_of(lines: dict, keys: tuple) -> int | None:
+    keys = tuple(keys)
+    while keys:
+        if keys in lines:
+            return lines[keys]
+        keys = keys[:-1]
+    return None
+
+
+def _key_text(keys) -> str | None:
+    parts = [f"[{k}]" if isinstance(k, int) else str(k) for k in keys]
+    if not parts:
+        return None
+    out = parts[0]
+    for p in parts[1:]:
+        out += p if p.startswith("[") else f": {p}"
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+def _hashable(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v)
+
+
+def _typename(v) -> str:
+    if v is None:
+        return "null"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a mapping"}.get(type(v), type(v).__name__)
+
+
+def _show(v) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+# --------------------------------------------------------------------------- parsing
+def load_study(source, *, file: str | None = None) -> Study:
+    """Parse and schema-check a study: a path, a shipped study name, a YAML text is not
+    accepted (use a dict), or a dict. Names and card paths are checked by validate."""
+    if isinstance(source, Study):
+        return source
+    if isinstance(source, dict):
+        doc = copy.deepcopy(source)
+        text = yaml.safe_dump(doc, sort_keys=False)
+        base_dir = Path.cwd()
+        file = file or "<study>"
+        lines = _line_map(text)
+    else:
+        path = resolve_study_path(source)
+        file = file or str(source if Path(source).is_file() else path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StudyError(f"cannot read: {exc}", file) from None
+        doc = _yaml_load(text, file)
+        base_dir = path.resolve().parent
+        lines = _line_map(text)
+    return _parse(doc, text, file, base_dir, lines)
+
+
+def _parse(doc, text, file, base_dir, lines) -> Study:
+    def err(msg, *keys):
+        return StudyError(msg, file, _key_text(keys), _line_of(lines, keys))
+
+    if not isinstance(doc, dict):
+        raise err(f"expected a mapping of study keys ({', '.join(TOP_KEYS)}), got "
+                  f"{_typename(doc)}")
+    for k in doc:
+        if k not in TOP_KEYS:
+            hint = _suggest(str(k), TOP_KEYS)
+            raise err(f"unknown key; expected one of {', '.join(TOP_KEYS)}"
+                      + (f" ({hint})" if hint.startswith("did") else ""), str(k))
+    for k in REQUIRED_KEYS:
+        if k not in doc:
+            raise err(f"missing required key {k!r}")
+
+    name = doc["study"]
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
+        raise err("expected a name of letters, digits, '_', '-', '.' (it names the "
+                  f"result files), got {_show(name)}", "study")
+    description = doc.get("description") or ""
+    if not isinstance(description, str):
+        raise err(f"expected a string, got {_typename(description)}", "description")
+
+    for key in ("network", "hardware"):
+        v = doc[key]
+        if not isinstance(v, str) or not v:
+            raise err(f"expected a {'zoo network' if key == 'network' else 'card'} name "
+                      f"or a file path, got {_show(v)}", key)
+
+    ds = doc["dataset"]
+    if isinstance(ds, str):
+        ds = {"name": ds}
+    if not isinstance(ds, dict):
+        raise err(f"expected a mapping {{name, split, limit}}, got {_typename(ds)}",
+                  "dataset")
+    for k in ds:
+        if k not in DATASET_KEYS:
+            raise err(f"unknown key; expected one of {', '.join(DATASET_KEYS)}",
+                      "dataset", str(k))
+    if not isinstance(ds.get("name"), str) or not ds.get("name"):
+        raise err(f"expected a dataset name, got {_show(ds.get('name'))}", "dataset", "name")
+    split = ds.get("split", "test")
+    if not isinstance(split, str):
+        raise err(f"expected a split name such as 'test', got {_show(split)}",
+                  "dataset", "split")
+    limit = ds.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
+                              or limit < 1):
+        raise err(f"expected an integer >= 1 or null, got {_show(limit)}", "dataset", "limit")
+    dataset = {"name": ds["name"], "split": split, "limit": limit}
+
+    setv = doc.get("set") or {}
+    if not isinstance(setv, dict):
+        raise err(f"expected a mapping of parameter path -> value, got {_typename(setv)}",
+                  "set")
+    for k, v in setv.items():
+        if not isinstance(k, str):
+            raise err(f"expected a parameter path such as 'adc.bits', got {_show(k)}",
+                      "set", str(k))
+        if k in SPECIAL_PATHS:
+            raise err(f"{k!r} is set by the top-level key {k!r}, not in 'set'", "set", k)
+        if isinstance(v, (list, dict)):
+            raise err(f"expected a single value, got {_typename(v)} (to vary a parameter, "
+                      "put it under 'sweep')", "set", k)
+
+    dims = _parse_sweep(doc.get("sweep"), err)
+    seen: dict = {}
+    for d in dims:
+        for p in d.paths:
+            if p in seen:
+                raise err(f"parameter swept twice (also in {seen[p]})", "sweep", p)
+            seen[p] = d.name
+            if p in setv:
+                raise err("parameter both fixed in 'set' and swept; keep one", "sweep", p)
+    names = [d.name for d in dims]
+    for d in dims:
+        if names.count(d.name) > 1:
+            raise err(f"dimension name {d.name!r} used twice", "sweep")
+
+    trials = doc.get("trials", 1)
+    if isinstance(trials, bool) or not isinstance(trials, int):
+        raise err(f"expected an integer >= 1, got {_show(trials)}", "trials")
+    if trials < 1:
+        raise err(f"expected an integer >= 1, got {trials}", "trials")
+    seed = doc.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise err(f"expected an integer >= 0, got {_show(seed)}", "seed")
+
+    outputs = doc.get("outputs") or {}
+    if not isinstance(outputs, dict):
+        raise err(f"expected a mapping {{dir, plots}}, got {_typename(outputs)}", "outputs")
+    for k in outputs:
+        if k not in OUTPUT_KEYS:
+            raise err(f"unknown key; expected one of {', '.join(OUTPUT_KEYS)}",
+                      "outputs", str(k))
+    out_dir = outputs.get("dir", "results")
+    if not isinstance(out_dir, str) or not out_dir:
+        raise err(f"expected a directory path, got {_show(out_dir)}", "outputs", "dir")
+    plots = outputs.get("plots", ["pareto", "energy_breakdown"])
+    if plots is None:
+        plots = []
+    if isinstance(plots, str):
+        plots = [plots]
+    if not isinstance(plots, list):
+        raise err(f"expected a list of plot kinds, got {_typename(plots)}", "outputs", "plots")
+    for i, kind in enumerate(plots):
+        if kind not in PLOT_KINDS:
+            hint = _suggest(str(kind), PLOT_KINDS)
+            raise err(f"unknown plot kind {_show(kind)}; expected one of "
+                      f"{', '.join(PLOT_KINDS)}" + (f" ({hint})" if hint.startswith("did")
+                                                     else ""), "outputs", "plots", i)
+    return Study(name=name, file=file, text=text, network=doc["network"], dataset=dataset,
+                 hardware=doc["hardware"], set=dict(setv), dims=dims, trials=trials,
+                 seed=seed, outputs={"dir": out_dir, "plots": list(plots)},
+                 description=description, base_dir=Path(base_dir), lines=lines)
+
+
+def _check_values(vals, err, *keys):
+    if not isinstance(vals, list):
+        raise err(f"expected a list of values, got {_typename(vals)} {_show(vals)} "
+                  "(a single value belongs under 'set')", *keys)
+    if not vals:
+        raise err("expected a non-empty list of values, got []", *keys)
+    for v in vals:
+        if isinstance(v, (list, dict)):
+            raise err(f"expected single values in the list, got {_typename(v)}", *keys)
+
+
+def _parse_sweep(sweep, err) -> list[Dimension]:
+    if sweep is None:
+        return []
+    if not isinstance(sweep, dict):
+        raise err("expected a mapping of parameter path -> list of values (and optional "
+                  f"'zip' groups), got {_typename(sweep)}", "sweep")
+    if not sweep:
+        raise err("expected at least one swept parameter, got an empty mapping "
+                  "(leave 'sweep' out for a single point)", "sweep")
+    dims = []
+    for key, vals in sweep.items():
+        if key == "zip":
+            groups = vals
+            if isinstance(groups, dict):
+                groups = [groups]
+            if not isinstance(groups, list) or not groups:
+                raise err("expected a non-empty list of groups, each a mapping of "
+                          "parameter path -> list of values of one common length", "sweep",
+                          "zip")
+            for gi, group in enumerate(groups):
+                dims.append(_parse_zip(group, err, gi))
+            continue
+        if not isinstance(key, str):
+            raise err(f"expected a parameter path such as 'adc.bits', got {_show(key)}",
+                      "sweep", str(key))
+        _check_values(vals, err, "sweep", key)
+        dims.append(Dimension(key, {key: list(vals)}, "grid"))
+    return dims
+
+
+def _parse_zip(group, err, gi) -> Dimension:
+    keys = ("sweep", "zip", gi)
+    if not isinstance(group, dict) or not group:
+        raise err("expected a mapping of parameter path -> list of values", *keys)
+    name = group.get("name")
+    members = {k: v for k, v in group.items() if k != "name"}
+    if name is not None and (not isinstance(name, str) or not name):
+        raise err(f"expected a dimension name, got {_show(name)}", *keys, "name")
+    if len(members) < 1:
+        raise err("expected at least one parameter path -> list of values", *keys)
+    length = None
+    for path, vals in members.items():
+        if not isinstance(path, str):
+            raise err(f"expected a parameter path, got {_show(path)}", *keys, str(path))
+        _check_values(vals, err, *keys, path)
+        if length is None:
+            length = len(vals)
+            first = path
+        elif len(vals) != length:
+            raise err(f"expected {length} values (as many as {first!r}), got {len(vals)}: "
+                      "parameters in a zip group move together", *keys, path)
+    return Dimension(name or next(iter(members)), {k: list(v) for k, v in members.items()},
+                     "zip")

@@ -1,0 +1,292 @@
+"""Validation of a parsed study: names, paths, card overrides, data set, output folder, and
+whether each network fits each card, before anything is simulated.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from imcsim.study.resolve import (
+    _dm,
+    _known_cards,
+    _known_networks,
+    _looks_like_path,
+    _networks,
+    _one_line,
+    _suggest,
+)
+from imcsim.study.schema import Point, Study, _show, load_study
+
+
+def _check_network(study: Study, value: str, keys: tuple):
+    ref = study.resolved_network(value)
+    if _looks_like_path(value):
+        if not Path(ref).is_file():
+            raise study.error(f"network file not found: {ref}", *keys)
+        try:
+            return _networks().load_network(ref)
+        except Exception as exc:
+            raise study.error(f"cannot load network file: {_one_line(exc)}", *keys) from None
+    known = _known_networks()
+    if value not in known:
+        hint = _suggest(value, known)
+        raise study.error(f"unknown network {value!r}" + (f"; {hint}" if hint else ""), *keys)
+    try:
+        return _networks().zoo.load(value)
+    except Exception as exc:
+        raise study.error(f"cannot load network {value!r}: {_one_line(exc)}", *keys) from None
+
+
+def _check_card(study: Study, value: str, keys: tuple):
+    ref = study.resolved_hardware(value)
+    if _looks_like_path(value):
+        if not Path(ref).is_file():
+            raise study.error(f"card file not found: {ref}", *keys)
+    else:
+        known = _known_cards()
+        if value not in known:
+            hint = _suggest(value, known)
+            raise study.error(f"unknown card {value!r}" + (f"; {hint}" if hint else ""),
+                              *keys)
+    try:
+        return _dm().load_card(ref)
+    except Exception as exc:
+        raise study.error(f"cannot load card: {_one_line(exc)}", *keys) from None
+
+
+def _path_keys(study: Study, path: str) -> tuple:
+    """Where a parameter path appears in the study (for error messages)."""
+    if path in study.set:
+        return ("set", path)
+    for d in study.dims:
+        if path in d.members:
+            if d.kind == "zip":
+                gi = [x for x in study.dims if x.kind == "zip"].index(d)
+                return ("sweep", "zip", gi, path)
+            return ("sweep", path)
+    return (path,)
+
+
+def _card_has(card, path: str) -> bool:
+    try:
+        card[path]
+        return True
+    except (KeyError, ValueError, TypeError, IndexError):
+        return False
+
+
+def _check_overrides(study: Study, card, overrides: dict, card_label: str):
+    for path in overrides:
+        if not _card_has(card, path):
+            hint = ""
+            try:
+                paths = [row[0] for row in _dm().parameter_table()]
+                hint = _suggest(path, paths)
+                hint = f"; {hint}" if hint.startswith("did") else ""
+            except Exception:
+                pass
+            raise study.error(f"card {card_label!r} has no parameter {path!r}{hint}",
+                              *_path_keys(study, path))
+    try:
+        return card.replace(**overrides) if overrides else card
+    except Exception as exc:
+        # find the culprit: replace one at a time
+        for path, value in overrides.items():
+            try:
+                card.replace(**{path: value})
+            except Exception as exc1:
+                raise study.error(f"{_show(value)} rejected: {_one_line(exc1)}",
+                                  *_path_keys(study, path)) from None
+        keys = ", ".join(f"{k}={_show(v)}" for k, v in overrides.items()
+                         if k not in study.set)
+        raise study.error(f"the combination {keys} is rejected: {_one_line(exc)}",
+                          "sweep") from None
+
+
+def _check_output_dir(study: Study, create: bool = False):
+    """The output directory can be written (created if ``create``; otherwise its nearest
+    existing ancestor must be a writable directory)."""
+    d = study.output_dir()
+    keys = ("outputs", "dir")
+    try:
+        if create or d.is_dir():
+            d.mkdir(parents=True, exist_ok=True)
+            probe = d / f".imcsim-write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+            return
+        anc = d.absolute()
+        while not anc.exists():
+            anc = anc.parent
+        if not anc.is_dir():
+            raise NotADirectoryError(20, f"{anc} is not a directory")
+        if not os.access(anc, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise study.error(f"cannot write to directory {str(d)!r}: {reason}; expected a "
+                          "writable directory", *keys) from None
+
+
+def _check_dataset(study: Study):
+    ds = study.dataset
+    try:
+        x, y = _networks().datasets.load(ds["name"], split=ds["split"], limit=1)
+    except Exception as exc:
+        names = []
+        try:
+            names = list(_networks().datasets.list())
+        except Exception:
+            pass
+        keys: tuple = ("dataset",)
+        hint = ""
+        if names and ds["name"] not in names:
+            keys = ("dataset", "name")
+            hint = _suggest(ds["name"], names)
+        else:
+            try:
+                if ds["split"] not in _networks().datasets.info(ds["name"]).splits:
+                    keys = ("dataset", "split")
+            except Exception:
+                pass
+        raise study.error(f"cannot load dataset {ds['name']!r} split {ds['split']!r}: "
+                          f"{_one_line(exc)}" + (f"; {hint}" if hint else ""),
+                          *keys) from None
+    if len(x) < 1:
+        raise study.error("dataset is empty", "dataset")
+
+
+def _get(card, path):
+    try:
+        return card[path]
+    except Exception:
+        return None
+
+
+def _check_fits(study: Study, net, net_name: str, card, card_name: str, point: Point):
+    """The network's quantized weights can be stored in the card's cells (an XNOR cell
+    holds only -1/+1), checked on the weights themselves, without simulating."""
+    try:
+        from imcsim.engine.mapper import weight_slices
+        from imcsim.errors import InputError
+    except Exception:  # engine not importable: the run will say
+        return
+    kind = _get(card, "cell.kind")
+    try:
+        layers = list(net.quantized_layers())
+    except Exception:
+        return
+    for layer in layers:
+        w = getattr(layer, "w_int", None)
+        if w is None:
+            continue
+        w = np.asarray(w)
+        try:
+            weight_slices(w.reshape(w.shape[0], -1), kind)
+        except InputError as exc:
+            swept = [k for k in ("network", "hardware", "cell.kind")
+                     if any(k in d.members for d in study.dims)]
+            where = f" (point {point.label()})" if swept else ""
+            keys = _path_keys(study, swept[0]) if swept else ("hardware",)
+            raise study.error(
+                f"network {net_name!r} cannot run on card {card_name!r}{where}: layer "
+                f"{getattr(layer, 'name', '?')!r} has weights the {kind} cells cannot hold "
+                f"({_one_line(exc)})", *keys) from None
+
+
+def _check_networks_run(study: Study, nets: dict):
+    """Each network has trained weights and takes the dataset's samples."""
+    nd = next((d for d in study.dims if "network" in d.members), None)
+    for name, net in nets.items():
+        keys = _path_keys(study, "network") if nd else ("network",)
+        if getattr(net, "has_weights", True) is False:
+            try:
+                trained = list(_networks().zoo.trained())
+            except Exception:
+                trained = []
+            raise study.error(
+                f"network {name!r} has no trained weights (a workload-only entry: layer "
+                "shapes for energy estimates); a study simulates accuracy and needs a trained "
+                "network" + (f", e.g. {', '.join(trained)}" if trained else ""), *keys)
+        try:
+            shape = tuple(_networks().datasets.info(study.dataset["name"]).shape)
+        except Exception:
+            continue
+        want = tuple(getattr(net, "input_shape", shape) or shape)
+        if int(np.prod(want)) != int(np.prod(shape)):
+            raise study.error(
+                f"network {name!r} takes inputs of shape {want}, dataset "
+                f"{study.dataset['name']!r} gives {shape}", "dataset", "name")
+
+
+def validate_study(source, *, check_output_dir: bool = True, out_dir=None) -> Study:
+    """Check everything a run would use, without simulating: the schema, the network(s),
+    the card(s), every parameter path and every point's values (via ``card.replace``), the
+    dataset and (optionally) that the output directory can be written. Returns the Study;
+    raises StudyError (or the card/network error it wraps) on the first problem."""
+    study = load_study(source)
+    if out_dir is not None:
+        study.outputs["dir"] = str(out_dir)
+    nets = {}
+    cards = {}
+
+    def net_values():
+        for d in study.dims:
+            if "network" in d.members:
+                return d, d.members["network"]
+        return None, [study.network]
+
+    def hw_values():
+        for d in study.dims:
+            if "hardware" in d.members:
+                return d, d.members["hardware"]
+        return None, [study.hardware]
+
+    nd, nvals = net_values()
+    for i, v in enumerate(nvals):
+        if not isinstance(v, str):
+            raise study.error(f"expected a network name or path, got {_show(v)}",
+                              *(_path_keys(study, "network") if nd else ("network",)))
+        if v not in nets:
+            nets[v] = _check_network(study, v, _path_keys(study, "network") if nd
+                                     else ("network",))
+    hd, hvals = hw_values()
+    for v in hvals:
+        if not isinstance(v, str):
+            raise study.error(f"expected a card name or path, got {_show(v)}",
+                              *(_path_keys(study, "hardware") if hd else ("hardware",)))
+        if v not in cards:
+            cards[v] = _check_card(study, v, _path_keys(study, "hardware") if hd
+                                   else ("hardware",))
+    seen = set()
+    for p in study.points():
+        hw = p.values.get("hardware", study.hardware)
+        nw = p.values.get("network", study.network)
+        card = _check_overrides(study, cards[hw], p.overrides, hw)
+        key = (nw, hw, _get(card, "cell.kind"), _get(card, "adc.sensing"))
+        if key not in seen:
+            seen.add(key)
+            _check_fits(study, nets[nw], nw, card, hw, p)
+    _check_dataset(study)
+    _check_networks_run(study, nets)
+    for kind in study.outputs["plots"]:
+        problem = _plot_problem(study, kind)
+        if problem:
+            i = study.outputs["plots"].index(kind)
+            raise study.error(problem, "outputs", "plots", i)
+    if check_output_dir:
+        _check_output_dir(study)
+    return study
+
+
+def _plot_problem(study: Study, kind: str) -> str | None:
+    ndim = len([d for d in study.dims if d.size > 1])
+    if kind == "accuracy_heatmap" and ndim != 2:
+        return (f"accuracy_heatmap needs exactly two swept parameters with more than one "
+                f"value each; this study has {ndim}")
+    if kind == "accuracy_vs_param" and ndim not in (1, 2):
+        return (f"accuracy_vs_param needs one or two swept parameters with more than one "
+                f"value each; this study has {ndim}")
+    return None

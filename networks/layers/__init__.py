@@ -1,0 +1,17 @@
+"""Layers: dense, conv2d (im2col), batch norm, activations, pooling, flatten, residual.
+
+One module per kind; :mod:`networks.layers.fold` holds the fold of a quantized layer,
+its batch norm and activation into thresholds, and the execution of a layer sequence.
+"""
+from __future__ import annotations
+
+from .activation import Activation, ReLU, Sign, Ternarize, Uniform
+from .base import Context, Layer, LayerError, NetworkError
+from .fold import backward_sequence, fold, run_sequence, threshold_activation, train_sequence
+from .linear import Conv2d, Dense, _Linear
+from .norm import BatchNorm
+from .pool import AvgPool2d, MaxPool2d, _Pool
+from .registry import LAYER_TYPES
+from .residual import Residual
+from .shape import Flatten
+from .window import col2im, im2col
