@@ -1,0 +1,108 @@
+"""The summary table of a result: one row per sweep point.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+import numpy as np
+import yaml
+from imcsim.study.schema import _fmt
+
+# --------------------------------------------------------------------------- summary
+def _sweep_dims(ds) -> list[str]:
+    try:
+        return list(json.loads(ds.attrs.get("sweep_dims", "[]")))
+    except ValueError:
+        return []
+
+
+def summary_table(ds, max_rows: int | None = 200) -> str:
+    """One row per point: sweep values, accuracy mean +- std over trials, energy per
+    inference, latency per inference, TOPS/W."""
+    dims = [d for d in _sweep_dims(ds) if d in ds.dims]
+    shown = []  # each sweep dimension, then the other members of its zip group
+    for d in dims:
+        shown.append(d)
+        own = [_fmt(_scalar(v)) for v in ds[d].values]
+        shown.extend(c for c, v in ds.coords.items() if c != d and v.dims == (d,)
+                     and [_fmt(_scalar(x)) for x in v.values] != own)
+    cols = shown + ["accuracy", "energy/inf", "latency/inf", "TOPS/W"]
+    rows = []
+    sizes = [ds.sizes[d] for d in dims]
+    for pos in itertools.product(*[range(s) for s in sizes]):
+        sel = dict(zip(dims, pos))
+        p = ds.isel(sel) if sel else ds
+        row = [_fmt(_scalar(p[c].values)) for c in shown]
+        if "accuracy" in p:
+            acc = np.asarray(p["accuracy"].values, dtype=float)
+            std = acc.std(ddof=1) if acc.size > 1 else 0.0
+            row.append(f"{acc.mean():.4f} +- {std:.4f}")
+        else:
+            row.append("-")
+        row.append(_energy_text(_total_energy(p)))
+        row.append(_latency_text(_total_latency(p)))
+        row.append(f"{float(p['tops_per_watt']):.4g}" if "tops_per_watt" in p else "-")
+        rows.append(row)
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c)
+              for i, c in enumerate(cols)]
+    line = "  ".join(c.rjust(w) for c, w in zip(cols, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    limit = max_rows if max_rows and len(rows) > max_rows else None
+    for r in rows[:limit]:
+        out.append("  ".join(v.rjust(w) for v, w in zip(r, widths)))
+    if limit:
+        out.append(f"... {len(rows) - limit} more points (all of them in the result file)")
+    return "\n".join(out)
+
+
+def _scalar(v):
+    v = np.asarray(v)
+    return v.item() if v.ndim == 0 else v
+
+
+def _total_energy(p) -> float:
+    for name in ("energy_per_inference", "energy_total"):
+        if name in p:
+            return float(np.asarray(p[name].values, dtype=float).mean())
+    if "energy" in p:
+        return float(np.asarray(p["energy"].values, dtype=float).sum())
+    return float("nan")
+
+
+def _total_latency(p) -> float:
+    for name in ("latency_per_inference", "latency_total", "inference_latency"):
+        if name in p:
+            return float(np.asarray(p[name].values, dtype=float).mean())
+    if "latency" in p:
+        return float(np.asarray(p["latency"].values, dtype=float).sum())
+    return float("nan")
+
+
+def _energy_text(pj: float) -> str:
+    if not math.isfinite(pj):
+        return "-"
+    for unit, scale in (("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if pj >= scale:
+            return f"{pj / scale:.4g} {unit}"
+    return f"{pj:.4g} pJ"
+
+
+def _latency_text(ns: float) -> str:
+    if not math.isfinite(ns):
+        return "-"
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.4g} {unit}"
+    return f"{ns:.4g} ns"
