@@ -1,6 +1,7 @@
-"""Benchmark of the crossbar engine on workload W1 (see imcsim/cli/bench.py); same as `imcsim bench`.
+"""Benchmark of the crossbar engine: W1 cases and the W2 network (see imcsim/cli/bench.py);
+the same as `imcsim bench`.
 
-    python benchmarks/bench_mvm.py [--cases abcd] [--repeat 3]
+    python benchmarks/bench_mvm.py [--cases a,b,c,d,a-dual,b-dual,c-dual,w2] [--repeat 3] [--json out.json]
 """
 import sys
 from pathlib import Path
