@@ -34,6 +34,8 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from . import numba_cache  # noqa: F401  (before the decorators: the cache keyed on this file's content)
+
 #: bitline saturation curves (device_models.bitline.analog)
 SAT_NONE, SAT_CLIP, SAT_EXP = 0, 1, 2
 SATURATION_KINDS = {"none": SAT_NONE, "clip": SAT_CLIP, "exponential": SAT_EXP}
