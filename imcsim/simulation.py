@@ -3,9 +3,13 @@
 For each Monte Carlo trial a fresh chip instance (static mismatch, faults, ADC offsets) is
 drawn, ``backend = ImcBackend(card, seed=child)`` with the children of
 ``numpy.random.SeedSequence(seed).spawn(trials)``, and the whole input set is predicted
-through it. Accuracy and the MAC error come from each trial; the event counts (hence
-energy, latency, throughput) are the mean over the trials of the counts per inference (they
-differ between trials only through stuck cells, which change how many cells discharge).
+through it, streamed in batches of inferences so that memory does not grow with the
+number of inputs (``batch``; by default sized by :func:`auto_batch`). The engine's noise
+stream is indexed by the position of each vector in a layer's input stream, so the batch
+size changes no prediction, event count or energy. Accuracy and the MAC error come from
+each trial; the event counts (hence energy, latency, throughput) are the mean over the
+trials of the counts per inference (they differ between trials only through stuck cells,
+which change how many cells discharge).
 """
 from __future__ import annotations
 
@@ -14,7 +18,21 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["simulate"]
+__all__ = ["simulate", "auto_batch"]
+
+#: working memory [byte] one streamed batch may take when ``simulate``'s batch is None
+#: (see :func:`auto_batch`); the chip's tables and the inputs themselves come on top
+AUTO_BATCH_BYTES = 128 << 20
+#: vectors of a layer's first call that the engine reads to calibrate the ADC range
+#: (``adc.range: calibrated``, :meth:`imcsim.engine.ImcBackend._calibrate`); an automatic
+#: batch holds at least that many vectors of every layer, so streaming changes no result
+CALIBRATION_VECTORS = 1024
+#: bytes per (vector, K) element and per (vector, N) element that one layer's call keeps
+#: alive: im2col rows in float64 plus the integer codes; outputs, accumulators and the
+#: exact product of error tracking in float64 (an estimate, checked by the memory test)
+_BYTES_PER_K, _BYTES_PER_N = 16, 32
+#: batch when the network does not describe its layers (no ``quantized_layers``)
+_FALLBACK_BATCH = 256
 
 
 def _load_network(network):
@@ -38,6 +56,26 @@ def _seed_attr(seed) -> Any:
     if isinstance(seed, (int, np.integer)):
         return int(seed)
     return str(seed)
+
+
+def auto_batch(network, n: int) -> int:
+    """Inferences per streamed batch when ``simulate(batch=None)``: as many as fit in
+    :data:`AUTO_BATCH_BYTES` by the largest layer's working memory (``vectors x (16 K + 32 N)``
+    bytes per inference), but at least enough that every layer's first call holds
+    :data:`CALIBRATION_VECTORS` vectors, and at most ``n``.
+
+    For the CIFAR-10 VGG-small network of issue 15 (largest: conv 1024 positions x K 1152 x
+    N 128, 23 MB per image; fewest positions: 64) max(16, 128 MiB / 23 MB = 5) = 16 images;
+    for a dense MLP (one vector per inference) at least 1024 inferences (a few MB)."""
+    layers = getattr(network, "quantized_layers", None)
+    layers = list(layers()) if callable(layers) else []
+    dims = [(int(l.vectors), int(l.K), int(l.N)) for l in layers
+            if getattr(l, "vectors", None) and getattr(l, "K", None) and getattr(l, "N", None)]
+    if not dims:
+        return max(1, min(n, _FALLBACK_BATCH))
+    per_inf = max(v * (_BYTES_PER_K * k + _BYTES_PER_N * nn) for v, k, nn in dims)
+    calib = max(math.ceil(CALIBRATION_VECTORS / v) for v, _, _ in dims)
+    return max(1, min(n, max(calib, AUTO_BATCH_BYTES // per_inf)))
 
 
 def _chunks(n: int, batch: int | None):
@@ -68,8 +106,13 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
     trials : Monte Carlo chip instances
     seed : int or ``numpy.random.SeedSequence``; trial ``t`` uses child ``t`` of
         ``SeedSequence(seed).spawn(trials)``
-    batch : inferences per ``predict`` call (memory bound, and the batch over which a
-        weight reload is amortized and throughput is reported); None: all of ``x`` at once
+    batch : inferences per ``predict`` call. None (default): streamed in batches of
+        :func:`auto_batch` inferences (memory flat in ``len(x)``), and throughput and weight
+        reloads are reported for all of ``x`` as one batch, as when it ran at once. An
+        integer: streamed in batches of that many, which is also the batch over which a
+        weight reload is amortized and throughput is reported. The predictions, event
+        counts, energy and accuracy do not depend on the streaming; ``mac_error_rms`` sums
+        per batch, so it can differ in the last bits (relative 1e-15).
     study : study text stored in the attrs (the study runner passes it)
     attrs : more dataset attributes
 
@@ -95,6 +138,10 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
     if n == 0:
         from imcsim.errors import InputError
         raise InputError("x: no inputs to simulate")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1):
+        from imcsim.errors import InputError
+        raise InputError(f"batch: expected an integer >= 1 or None, got {batch!r}")
+    stream = int(batch) if batch is not None else auto_batch(net, n)
     yv = None if y is None else np.asarray(y).reshape(-1)
     acc = np.full(trials, np.nan)
     names: list[str] = []
@@ -104,7 +151,7 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
     mappings = {}
     for t, child in enumerate(_seed_children(seed, trials)):
         backend = ImcBackend(card, seed=child)
-        preds = [np.asarray(net.predict(x[sl], backend)).reshape(-1) for sl in _chunks(n, batch)]
+        preds = [np.asarray(net.predict(x[sl], backend)).reshape(-1) for sl in _chunks(n, stream)]
         pred = np.concatenate(preds) if len(preds) > 1 else preds[0]
         if yv is not None:
             acc[t] = float(np.mean(pred == yv))

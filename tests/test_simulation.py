@@ -139,3 +139,95 @@ def test_a_full_precision_network_is_a_clear_error():
     x, y = networks.datasets.load("digits", split="test", limit=5)
     with pytest.raises(InputError, match="fp_mlp_digits"):
         imcsim.simulate(networks.zoo.load("fp_mlp_digits"), TIM, x, y)
+
+
+# --------------------------------------------------------------------------- streaming
+def _same(a, b, rtol_error=1e-12):
+    """Every variable equal (mac_error_rms to rtol: it sums per batch)."""
+    assert set(a.data_vars) == set(b.data_vars)
+    for v in a.data_vars:
+        if v == "mac_error_rms":
+            np.testing.assert_allclose(a[v].values, b[v].values, rtol=rtol_error, atol=0)
+        else:
+            np.testing.assert_array_equal(a[v].values, b[v].values, err_msg=v)
+    assert a.attrs == b.attrs
+
+
+class _Dense:
+    """What auto_batch reads of a layer."""
+
+    def __init__(self, K, N):
+        self.vectors, self.K, self.N = 1, K, N
+
+
+class DescribedTNN(TinyTNN):
+    """TinyTNN that describes its layers, as networks.Network does."""
+
+    def quantized_layers(self):
+        return [_Dense(*self.w1.shape), _Dense(*self.w2.shape)]
+
+
+def test_default_streams_and_changes_no_result(data, monkeypatch):
+    from imcsim import simulation
+
+    _, x, y = data
+    net = DescribedTNN()
+    whole = imcsim.simulate(net, TIM.replace(**{"cell.mismatch_sigma": 0.1}), x, y, trials=2, seed=3, batch=len(x))
+    monkeypatch.setattr(simulation, "AUTO_BATCH_BYTES", 1)
+    monkeypatch.setattr(simulation, "CALIBRATION_VECTORS", 7)
+    assert simulation.auto_batch(net, len(x)) == 7
+    calls = []
+    orig = net.predict
+    monkeypatch.setattr(net, "predict", lambda xb, be: calls.append(len(xb)) or orig(xb, be))
+    streamed = imcsim.simulate(net, TIM.replace(**{"cell.mismatch_sigma": 0.1}), x, y, trials=2, seed=3)
+    assert max(calls) < len(x) and sum(calls) == 2 * len(x)
+    _same(whole, streamed)
+
+
+def test_auto_batch_keeps_the_calibration_vectors(monkeypatch):
+    """adc.range: calibrated reads the first 1024 vectors of a layer's first call: an
+    automatic batch holds them, so streaming changes no result."""
+    from imcsim import simulation
+
+    net = DescribedTNN()
+    x = np.random.default_rng(4).integers(-1, 2, size=(1100, 48))
+    y = net.predict(x, imcsim.ExactBackend())
+    card = TIM.replace(**{"adc.range": "calibrated", "adc.bits": 3, "cell.mismatch_sigma": 0.05})
+    whole = imcsim.simulate(net, card, x, y, trials=1, seed=2, batch=len(x))
+    monkeypatch.setattr(simulation, "AUTO_BATCH_BYTES", 1)
+    assert simulation.auto_batch(net, len(x)) == simulation.CALIBRATION_VECTORS == 1024
+    _same(whole, imcsim.simulate(net, card, x, y, trials=1, seed=2))
+    # the check can fail: a batch below the calibration sample changes the ADC range
+    small = imcsim.simulate(net, card, x, y, trials=1, seed=2, batch=100)
+    assert not np.array_equal(small.adc_full_scale.values, whole.adc_full_scale.values)
+
+
+def test_memory_is_flat_in_the_number_of_images(monkeypatch):
+    """Peak traced memory of simulate on N and on 4N images: streamed, it does not grow
+    (under 10 %); all at once, it grows (the measure can see it)."""
+    import tracemalloc
+
+    from imcsim import simulation
+
+    net = DescribedTNN(seed=3, K=192, H=160, N=10)
+    monkeypatch.setattr(simulation, "AUTO_BATCH_BYTES", 1)
+    monkeypatch.setattr(simulation, "CALIBRATION_VECTORS", 128)
+    rng = np.random.default_rng(5)
+    x4 = rng.integers(-1, 2, size=(1536, 192)).astype(np.int8)
+    card = TIM.replace(**{"cell.mismatch_sigma": 0.05})
+    imcsim.simulate(net, card, x4[:64], None)            # compile and warm caches first
+
+    def peak(n, batch=None):
+        x = x4[:n].copy()
+        tracemalloc.start()
+        try:
+            imcsim.simulate(net, card, x, None, trials=1, seed=0, batch=batch)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    p1, p4 = peak(384), peak(1536)
+    assert p4 <= 1.10 * p1, (p1, p4)
+    a1, a4 = peak(384, 384), peak(1536, 1536)
+    assert a4 >= 1.5 * a1, (a1, a4)
+    print(f"peak traced memory: streamed {p1 / 1e6:.2f} / {p4 / 1e6:.2f} MB, at once {a1 / 1e6:.2f} / {a4 / 1e6:.2f} MB")

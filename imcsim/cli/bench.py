@@ -33,9 +33,12 @@ slot, idle threads are parked: OpenBLAS worker threads spin for ~0.1 s after a G
 numba's OpenMP threads briefly after a kernel), taking a core from whatever runs next; the
 bench sleeps until the process uses under 5 % of a core over 10 ms (at most 1 s), and
 reports the waits. Reported per case: the median and range of the per-pair ratios
-GEMM time / case time, median times, and the peak resident memory of the process while the
+GEMM time / case time, median times, the peak resident memory of the process while the
 case ran (``VmHWM`` reset per case through ``/proc/self/clear_refs``; the process's
-``ru_maxrss`` where that is unavailable). A warm-up run (compiling the kernels) precedes
+``ru_maxrss`` where that is unavailable) and in brackets its rise above the resident memory
+at the start of the case (what the case itself needed: the process keeps the memory of
+compiling the kernels and of earlier cases), and the share of the machine's CPUs that
+other processes took meanwhile (from ``/proc/stat``). A warm-up run (compiling the kernels) precedes
 the pairs. The 1-minute load average is printed before and after.
 """
 from __future__ import annotations
@@ -207,6 +210,17 @@ def _peak_mb(resettable: bool) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
 def blas_info() -> dict:
     """The BLAS numpy runs: threadpoolctl's report if installed, else OpenBLAS asked directly."""
     info = {"env": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "MKL_", "NUMBA_"))}}
@@ -314,7 +328,7 @@ def run(base: str = "tim_dnn_32nm", batch: int = 4096, repeat: int = 3, cases: s
     say(f"pairs: {repeat} x (GEMM best of 3, case) interleaved{', idle threads parked' if do_park else ''}; "
         "ratio = GEMM time / case time (median, range); "
         "others: share of the machine's CPUs taken by other processes while the case ran")
-    say(f"{'case':<46} {'ms':>8} {'rate':>13} {'x GEMM':>7} {'range':>13} {'goal':>5} {'met':>4} {'peak MB':>8} {'others':>6}")
+    say(f"{'case':<46} {'ms':>8} {'rate':>13} {'x GEMM':>7} {'range':>13} {'goal':>5} {'met':>4} {'peak MB (+case)':>15} {'others':>6}")
     w1 = [c for c in ids if c != "w2"]
     if w1:
         K, N = 1152, 256
@@ -335,12 +349,14 @@ def run(base: str = "tim_dnn_32nm", batch: int = 4096, repeat: int = 3, cases: s
             ImcBackend(card, seed=0, track_error=False).matmul(x[:64], w, encoding=enc, layer="w1")
             a32 @ b32
             _reset_peak()
+            rss0 = _rss_mb()
             s0 = _cpu_snapshot()
             g, t, _, waits = _pairs(lambda: a32 @ b32, case, repeat, do_park)
             r = _summary(g, t, macs)
             r["others_cpu_share"] = _others_share(s0, _cpu_snapshot())
             r.update(label=LABELS[c], sensing=sensing, rows_per_access=L, encoding=enc, target=TARGETS[c],
-                     peak_mb=_peak_mb(resettable), park_waits_s=waits, gmac_per_s=r["rate_median"] / 1e9)
+                     peak_mb=_peak_mb(resettable), rss_start_mb=rss0, park_waits_s=waits,
+                     gmac_per_s=r["rate_median"] / 1e9)
             res["cases"][c] = r
             _row(say, c, r, f"{r['gmac_per_s']:.2f} GMAC/s")
     if "w2" in ids:
@@ -369,6 +385,7 @@ def run(base: str = "tim_dnn_32nm", batch: int = 4096, repeat: int = 3, cases: s
         del warm
         gemm()
         _reset_peak()
+        rss0 = _rss_mb()
         s0 = _cpu_snapshot()
         g, t, s, waits = _pairs(gemm, trial, repeat, do_park, extra=steady)
         r = _summary(g, s, images)
@@ -379,10 +396,11 @@ def run(base: str = "tim_dnn_32nm", batch: int = 4096, repeat: int = 3, cases: s
                  images_per_s=images / r["seconds_median"], trial=rt,
                  trial_images_per_s=images / rt["seconds_median"],
                  build_seconds_median=rt["seconds_median"] - r["seconds_median"],
-                 peak_mb=_peak_mb(resettable), park_waits_s=waits)
+                 peak_mb=_peak_mb(resettable), rss_start_mb=rss0, park_waits_s=waits)
         res["cases"]["w2"] = r
         _row(say, "w2", r, f"{r['images_per_s']:.2f} img/s", "steady")
         rt["others_cpu_share"] = r["others_cpu_share"]
+        rt["rss_start_mb"] = rss0
         _row(say, "w2", rt, f"{r['trial_images_per_s']:.2f} img/s", "trial", peak=r["peak_mb"])
         say(f"  W2: {images} random images, {macs_img / 1e6:.0f} M crossbar MACs per image, "
             f"{100 * zero_frac:.1f} % zero activations; chip build + tables "
@@ -406,8 +424,9 @@ def _row(say, c, r, rate, tag="", peak=None):
     label = LABELS[c] + (f" ({tag})" if tag else "")
     rng = f"{r['ratio_min']:.3f}-{r['ratio_max']:.3f}"
     pk = r.get("peak_mb", peak)
+    inc = pk - r.get("rss_start_mb", float("nan"))
     say(f"{label:<46} {r['seconds_median'] * 1e3:8.1f} {rate:>13} {r['ratio_median']:7.3f} {rng:>13} "
-        f"{'-' if tgt is None else f'{tgt:.2f}':>5} {met:>4} {pk:8.0f} {100 * r.get('others_cpu_share', float('nan')):5.0f}%")
+        f"{'-' if tgt is None else f'{tgt:.2f}':>5} {met:>4} {pk:6.0f} ({inc:+6.0f}) {100 * r.get('others_cpu_share', float('nan')):5.0f}%")
 
 
 def _cpu_model() -> str:
