@@ -24,8 +24,9 @@ __all__ = ["simulate", "auto_batch"]
 #: (see :func:`auto_batch`); the chip's tables and the inputs themselves come on top
 AUTO_BATCH_BYTES = 128 << 20
 #: vectors of a layer's first call that the engine reads to calibrate the ADC range
-#: (``adc.range: calibrated``, :meth:`imcsim.engine.ImcBackend._calibrate`); an automatic
-#: batch holds at least that many vectors of every layer, so streaming changes no result
+#: (``adc.range: calibrated``, :meth:`imcsim.engine.ImcBackend._calibrate`); on such a card
+#: an automatic batch holds at least that many vectors of every layer, so streaming
+#: changes no result
 CALIBRATION_VECTORS = 1024
 #: bytes per (vector, K) element and per (vector, N) element that one layer's call keeps
 #: alive: im2col rows in float64 plus the integer codes; outputs, accumulators and the
@@ -58,15 +59,16 @@ def _seed_attr(seed) -> Any:
     return str(seed)
 
 
-def auto_batch(network, n: int) -> int:
+def auto_batch(network, n: int, calibrated: bool = False) -> int:
     """Inferences per streamed batch when ``simulate(batch=None)``: as many as fit in
     :data:`AUTO_BATCH_BYTES` by the largest layer's working memory (``vectors x (16 K + 32 N)``
-    bytes per inference), but at least enough that every layer's first call holds
-    :data:`CALIBRATION_VECTORS` vectors, and at most ``n``.
+    bytes per inference), at least 1 and at most ``n``. With ``calibrated`` (the card's
+    ``adc.range: calibrated``) at least enough that every layer's first call holds
+    :data:`CALIBRATION_VECTORS` vectors, the engine's calibration sample.
 
     For the CIFAR-10 VGG-small network of issue 15 (largest: conv 1024 positions x K 1152 x
-    N 128, 23 MB per image; fewest positions: 64) max(16, 128 MiB / 23 MB = 5) = 16 images;
-    for a dense MLP (one vector per inference) at least 1024 inferences (a few MB)."""
+    N 128, 23 MB per image; fewest positions: 64): 128 MiB / 23 MB = 5 images, calibrated
+    max(16, 5) = 16; for a dense MLP: 128 MiB / a few kB, calibrated at least 1024."""
     layers = getattr(network, "quantized_layers", None)
     layers = list(layers()) if callable(layers) else []
     dims = [(int(l.vectors), int(l.K), int(l.N)) for l in layers
@@ -74,7 +76,7 @@ def auto_batch(network, n: int) -> int:
     if not dims:
         return max(1, min(n, _FALLBACK_BATCH))
     per_inf = max(v * (_BYTES_PER_K * k + _BYTES_PER_N * nn) for v, k, nn in dims)
-    calib = max(math.ceil(CALIBRATION_VECTORS / v) for v, _, _ in dims)
+    calib = max(math.ceil(CALIBRATION_VECTORS / v) for v, _, _ in dims) if calibrated else 1
     return max(1, min(n, max(calib, AUTO_BATCH_BYTES // per_inf)))
 
 
@@ -141,7 +143,7 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1):
         from imcsim.errors import InputError
         raise InputError(f"batch: expected an integer >= 1 or None, got {batch!r}")
-    stream = int(batch) if batch is not None else auto_batch(net, n)
+    stream = int(batch) if batch is not None else auto_batch(net, n, card["adc.range"] == "calibrated")
     yv = None if y is None else np.asarray(y).reshape(-1)
     acc = np.full(trials, np.nan)
     names: list[str] = []

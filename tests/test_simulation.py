@@ -173,8 +173,7 @@ def test_default_streams_and_changes_no_result(data, monkeypatch):
     _, x, y = data
     net = DescribedTNN()
     whole = imcsim.simulate(net, TIM.replace(**{"cell.mismatch_sigma": 0.1}), x, y, trials=2, seed=3, batch=len(x))
-    monkeypatch.setattr(simulation, "AUTO_BATCH_BYTES", 1)
-    monkeypatch.setattr(simulation, "CALIBRATION_VECTORS", 7)
+    monkeypatch.setattr(simulation, "AUTO_BATCH_BYTES", 7 * (16 * 48 + 32 * 80))
     assert simulation.auto_batch(net, len(x)) == 7
     calls = []
     orig = net.predict
@@ -195,7 +194,8 @@ def test_auto_batch_keeps_the_calibration_vectors(monkeypatch):
     card = TIM.replace(**{"adc.range": "calibrated", "adc.bits": 3, "cell.mismatch_sigma": 0.05})
     whole = imcsim.simulate(net, card, x, y, trials=1, seed=2, batch=len(x))
     monkeypatch.setattr(simulation, "AUTO_BATCH_BYTES", 1)
-    assert simulation.auto_batch(net, len(x)) == simulation.CALIBRATION_VECTORS == 1024
+    assert simulation.auto_batch(net, len(x)) == 1
+    assert simulation.auto_batch(net, len(x), calibrated=True) == simulation.CALIBRATION_VECTORS == 1024
     _same(whole, imcsim.simulate(net, card, x, y, trials=1, seed=2))
     # the check can fail: a batch below the calibration sample changes the ADC range
     small = imcsim.simulate(net, card, x, y, trials=1, seed=2, batch=100)
@@ -210,8 +210,7 @@ def test_memory_is_flat_in_the_number_of_images(monkeypatch):
     from imcsim import simulation
 
     net = DescribedTNN(seed=3, K=192, H=160, N=10)
-    monkeypatch.setattr(simulation, "AUTO_BATCH_BYTES", 1)
-    monkeypatch.setattr(simulation, "CALIBRATION_VECTORS", 128)
+    monkeypatch.setattr(simulation, "AUTO_BATCH_BYTES", 128 * (16 * 192 + 32 * 160))
     rng = np.random.default_rng(5)
     x4 = rng.integers(-1, 2, size=(1536, 192)).astype(np.int8)
     card = TIM.replace(**{"cell.mismatch_sigma": 0.05})
