@@ -27,8 +27,7 @@ KINDS = ("pareto", "energy_breakdown", "accuracy_heatmap", "accuracy_vs_param")
 NON_SWEEP_DIMS = ("trial", "layer", "component")
 
 
-class PlotError(ValueError):
-    """A plot cannot be drawn from this result (bad kind, wrong number of sweep dims...)."""
+from imcsim.errors import PlotError
 
 
 def _plt():

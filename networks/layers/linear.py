@@ -64,6 +64,13 @@ class _Linear(Layer):
     def input_kind(self) -> str:
         return self.iq.spec
 
+    def weight_matrix(self):
+        """The integer weight codes as the backend receives them, (K, N) int8, or None
+        when the layer has no weights (workload-only) or is full precision."""
+        if not self.quantized or self.w_int is None:
+            return None
+        return self._to_matrix(self.w_int)
+
     @property
     def macs(self) -> int:
         """Multiply-accumulates per inference."""
