@@ -102,27 +102,35 @@ def _check_ints(a, lo, hi, what, binary=False):
 
 
 # --------------------------------------------------------------------------- XNOR/popcount
-try:  # numba is a dependency, but keep the backend usable if it fails to import
-    import numba
+_XNOR_KERNEL = None
 
-    @numba.njit(cache=True, nogil=True)
-    def _xnor_kernel(xp, wp, K, out):  # pragma: no cover - compiled
-        B, nw = xp.shape
-        N = wp.shape[0]
-        for i in range(B):
-            for j in range(N):
-                cnt = 0
-                for k in range(nw):
-                    v = xp[i, k] ^ wp[j, k]
-                    # popcount (SWAR)
-                    v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
-                    v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
-                    v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-                    cnt += (v * np.uint64(0x0101010101010101)) >> np.uint64(56)
-                out[i, j] = K - 2 * cnt
-        return out
-except Exception:  # pragma: no cover
-    _xnor_kernel = None
+
+def _xnor_kernel():
+    """The compiled XNOR/popcount kernel (numba is imported on first use: importing
+    ``networks`` stays cheap)."""
+    global _XNOR_KERNEL
+    if _XNOR_KERNEL is None:
+        import numba
+
+        @numba.njit(cache=True, nogil=True)
+        def kernel(xp, wp, K, out):  # pragma: no cover - compiled
+            B, nw = xp.shape
+            N = wp.shape[0]
+            for i in range(B):
+                for j in range(N):
+                    cnt = 0
+                    for k in range(nw):
+                        v = xp[i, k] ^ wp[j, k]
+                        # popcount (SWAR)
+                        v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
+                        v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
+                        v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+                        cnt += (v * np.uint64(0x0101010101010101)) >> np.uint64(56)
+                    out[i, j] = K - 2 * cnt
+            return out
+
+        _XNOR_KERNEL = kernel
+    return _XNOR_KERNEL
 
 
 def _pack(bits01):
@@ -145,7 +153,5 @@ def xnor_popcount_matmul(x, w):
     xp = _pack((x > 0).astype(np.uint8))
     wp = _pack((w.T > 0).astype(np.uint8))
     out = np.empty((x.shape[0], w.shape[1]), dtype=np.int64)
-    if _xnor_kernel is None:  # pragma: no cover
-        return x.astype(np.float64) @ w.astype(np.float64)
-    _xnor_kernel(xp, wp, K, out)
+    _xnor_kernel()(xp, wp, K, out)
     return out.astype(np.float64)

@@ -62,6 +62,7 @@ def ran(tmp_path_factory):
     return tmp, path, proc
 
 
+@pytest.mark.slow
 def test_run_end_to_end(ran):
     tmp, path, proc = ran
     assert proc.returncode == 0, proc.stderr
@@ -84,6 +85,7 @@ def test_run_end_to_end(ran):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_plot_verb(ran, capsys):
     tmp, _, _ = ran
     res = tmp / "out" / "tiny.nc"
@@ -100,6 +102,7 @@ def test_plot_verb(ran, capsys):
     assert rc == 2 and "-o FILE needs --kind" in err
 
 
+@pytest.mark.slow
 def test_resume_computes_only_missing(ran, tmp_path):
     """Interrupted run (points 1 and 3 never finished) + --resume == uninterrupted run."""
     tmp, path, _ = ran
@@ -119,6 +122,7 @@ def test_resume_computes_only_missing(ran, tmp_path):
     assert not list((tmp_path / "out").glob("*.png"))
 
 
+@pytest.mark.slow
 def test_two_dask_workers_identical(ran, tmp_path):
     """`--workers 2` (a local dask cluster of 2 processes) gives the in-process numbers."""
     pytest.importorskip("distributed")
@@ -131,6 +135,7 @@ def test_two_dask_workers_identical(ran, tmp_path):
         xr.testing.assert_identical(a[name], b[name])
 
 
+@pytest.mark.slow
 def test_scheduler_address(ran, tmp_path):
     """`--scheduler ADDRESS` of a running scheduler (here a LocalCluster listening on tcp)."""
     distributed = pytest.importorskip("distributed")
@@ -256,6 +261,7 @@ def test_bad_input(tmp_path, capsys, monkeypatch, what, patch, args, key, text):
         assert rc2 == 2 and err2.strip() == err.strip()
 
 
+@pytest.mark.slow
 def test_bad_input_subprocess_no_traceback(tmp_path):
     path = write_study(tmp_path, trials=0)
     proc = run_cli("run", path, cwd=tmp_path)

@@ -262,6 +262,7 @@ def test_progress_plain_lines_and_summary(tmp_path, counted, capsys):
     assert "accuracy" in out and "energy/inf" in out and "TOPS/W" in out and "+-" in out
 
 
+@pytest.mark.slow
 def test_scheduler_that_does_not_answer(tmp_path, counted, monkeypatch):
     from imcsim.study import runner
 
@@ -325,6 +326,7 @@ def test_dataset_errors_real(tmp_path):
     assert "dataset: split: " in str(ei.value) and "unknown split" in str(ei.value)
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_matches_in_process_real(tmp_path):
     """The same study in-process and on a 2-worker LocalCluster: identical numbers."""
     distributed = pytest.importorskip("distributed")
