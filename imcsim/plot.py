@@ -28,6 +28,7 @@ NON_SWEEP_DIMS = ("trial", "layer", "component")
 
 
 from imcsim.errors import PlotError
+from imcsim.results.labels import format_value as _fmt
 
 
 def _plt():
@@ -65,15 +66,6 @@ def sweep_dims(ds) -> list[str]:
 
 def _varying(ds) -> list[str]:
     return [d for d in sweep_dims(ds) if ds.sizes[d] > 1]
-
-
-def _fmt(v) -> str:
-    v = v.item() if hasattr(v, "item") else v
-    if isinstance(v, bytes):
-        v = v.decode()
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
 
 
 def _short_names(dims) -> dict:

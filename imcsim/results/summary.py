@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable
 import numpy as np
 import yaml
-from imcsim.study.schema import _fmt
+from imcsim.results.labels import format_value as _fmt
 
 # --------------------------------------------------------------------------- summary
 def _sweep_dims(ds) -> list[str]:

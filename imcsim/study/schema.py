@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from imcsim.errors import StudyError
+from imcsim.results.labels import format_value as _fmt
 from imcsim.study.resolve import (
     _card_cached,
     _resolve_ref,
@@ -244,12 +245,6 @@ def _key_text(keys) -> str | None:
 # --------------------------------------------------------------------------- helpers
 def _hashable(v):
     return tuple(v) if isinstance(v, list) else v
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
 
 
 def _typename(v) -> str:
