@@ -109,10 +109,10 @@ def test_simulate_is_callable_from_the_package_and_the_module(data):
     from imcsim.simulation import simulate
 
     net, x, y = data
-    assert callable(imcsim.simulate)
-    a = simulate(net, TIM, x[:5], y[:5])
-    b = imcsim.simulate(net, TIM, x[:5], y[:5])
-    xr.testing.assert_identical(a, b)
+    assert imcsim.simulate is simulate
+    from imcsim.engine.backend import ImcBackend
+
+    assert imcsim.ImcBackend is ImcBackend
 
 
 def test_a_zoo_network_end_to_end():
@@ -123,7 +123,13 @@ def test_a_zoo_network_end_to_end():
     net = zoo.load("tnn_mlp_digits")
     x, y = networks.datasets.load("digits", split="test", limit=100)
     ds = imcsim.simulate(net, "tim_dnn_32nm", x, y, trials=2, seed=0)
-    assert float(ds.accuracy.mean()) > 0.5
+    exact = net.accuracy(x, y)
+    # the ideal card is exact; the card's 4-bit ADC keeps every prediction (README: 99.44 %
+    # on the 360 test images at 4 bits, std 0 over chip instances)
+    ideal = imcsim.simulate(net, "ideal", x, y, trials=1, seed=0)
+    assert float(ideal.accuracy[0]) == exact
+    assert dm.load_card("tim_dnn_32nm")["adc.bits"] == 4
+    np.testing.assert_array_equal(ds.accuracy.values, [exact, exact])
     assert float(ds.energy_total) > 0
     assert set(energy.COMPONENTS) == set(ds.component.values)
     assert list(ds.layer.values) == [l.name for l in net.quantized_layers()]
