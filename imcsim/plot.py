@@ -21,14 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["KINDS", "PlotError", "plot", "open_result", "sweep_dims", "pareto_mask"]
+__all__ = ["KINDS", "PlotError", "plot", "open_result"]
 
 KINDS = ("pareto", "energy_breakdown", "accuracy_heatmap", "accuracy_vs_param")
-NON_SWEEP_DIMS = ("trial", "layer", "component")
 
 
 from imcsim.errors import PlotError
+from imcsim.results.dataset import sweep_dims
 from imcsim.results.labels import format_value as _fmt
+from imcsim.results.netcdf import read_netcdf
+from imcsim.results.pareto import front_mask
 
 
 def _plt():
@@ -42,26 +44,11 @@ def _plt():
 
 def open_result(path):
     """Load a result dataset written by ``imcsim run``."""
-    import xarray as xr
-
     try:
-        with xr.open_dataset(path) as ds:
-            return ds.load()
+        return read_netcdf(path)
     except (OSError, ValueError, TypeError) as exc:
         raise PlotError(f"{path}: cannot read as a result dataset: "
                         f"{' '.join(str(exc).split())}") from None
-
-
-def sweep_dims(ds) -> list[str]:
-    """The sweep dimensions of a result, in study order."""
-    try:
-        dims = [d for d in json.loads(ds.attrs.get("sweep_dims", "null")) or []
-                if d in ds.dims]
-        if dims or "sweep_dims" in ds.attrs:
-            return dims
-    except (ValueError, TypeError):
-        pass
-    return [d for d in ds.dims if d not in NON_SWEEP_DIMS]
 
 
 def _varying(ds) -> list[str]:
@@ -145,19 +132,6 @@ def _accuracy_stats(ds, dims):
     return np.asarray(mean.values, dtype=float), np.asarray(std.values, dtype=float)
 
 
-def pareto_mask(energy, accuracy) -> np.ndarray:
-    """True for points no other point beats (lower or equal energy and higher or equal
-    accuracy, one strictly)."""
-    e = np.asarray(energy, dtype=float)
-    a = np.asarray(accuracy, dtype=float)
-    mask = np.ones(e.size, dtype=bool)
-    for i in range(e.size):
-        dominated = (e <= e[i]) & (a >= a[i]) & ((e < e[i]) | (a > a[i]))
-        if dominated.any():
-            mask[i] = False
-    return mask
-
-
 def _title(ds, what: str) -> str:
     name = ds.attrs.get("study", "")
     return f"{name}: {what}" if name else what
@@ -170,7 +144,7 @@ def _pareto(ds, fig, select):
     mean, std = _accuracy_stats(ds, dims)
     mean, std = mean.reshape(-1), std.reshape(-1)
     labels = _point_labels(ds, dims, extras=False) if dims else [ds.attrs.get("study", "point")]
-    front = pareto_mask(e, mean)
+    front = front_mask(e, mean)
     ax = fig.add_subplot(111)
     ax.errorbar(e, mean, yerr=std, fmt="o", color="tab:blue", ecolor="0.6", capsize=3,
                 label="points (mean +- std over trials)", zorder=2)

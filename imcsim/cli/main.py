@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Check everything a run of STUDY would use.")
     v.add_argument("study", metavar="STUDY", help="study YAML file or shipped study name")
 
-    from imcsim.study import PLOT_KINDS
+    from imcsim.plot import KINDS as PLOT_KINDS
 
     pl = sub.add_parser("plot", help="draw a plot from a saved result",
                         formatter_class=fmt, epilog=PLOT_EPILOG,

@@ -11,7 +11,8 @@ from .dataset import (
     estimate_dataset,
     stack,
     sweep_dims,
+    POINT_DIMS,
 )
 from .netcdf import write_netcdf, read_netcdf
-from .pareto import pareto_mask, pareto_front
+from .pareto import front_mask, pareto_mask, pareto_front
 from .summary import summary_table

@@ -35,9 +35,9 @@ text, the hardware card (YAML with sources), the seed and the package version.
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
+import json
 from typing import Any, Iterable, Sequence
+
 import numpy as np
 import xarray as xr
 from device_models import parameter_table
@@ -302,7 +302,7 @@ def stack(points: Iterable[tuple[dict, xr.Dataset]], sweep: dict[str, Sequence],
         combined[d].attrs.update(parameter=d, long_name=f"{d}: {u[1]}" if u[1] != d else d,
                                  units=u[0] or "")
     # dimension order: sweep dims first, then the point's own
-    order = dims + [d for d in ("trial", "layer", "component", "area_component") if d in combined.dims]
+    order = dims + [d for d in POINT_DIMS if d in combined.dims]
     combined = combined.transpose(*order, *[d for d in combined.dims if d not in order])
     _annotate(combined)
     for name in list(combined.variables):
@@ -311,10 +311,25 @@ def stack(points: Iterable[tuple[dict, xr.Dataset]], sweep: dict[str, Sequence],
         # with the first point's encoding
         combined[name].encoding = {}
     combined.attrs["sweep"] = ", ".join(dims)
+    combined.attrs["sweep_dims"] = json.dumps(dims)
     combined.attrs.update({k: _attr_value(v) for k, v in (attrs or {}).items()})
     return combined
 
 
+#: dimensions of a point's own dataset (everything else is a swept parameter)
+POINT_DIMS = ("trial", "layer", "component", "area_component")
+
+
 def sweep_dims(ds: xr.Dataset) -> list[str]:
-    """Dimensions of ``ds`` that are swept parameters (not trial/layer/component)."""
-    return [d for d in ds.dims if d not in ("trial", "layer", "component", "area_component")]
+    """The swept-parameter dimensions of a result, in study order: the ``sweep_dims``
+    attribute (a JSON list written by :func:`stack` and the study runner) when present,
+    otherwise every dimension that is not one of a point's own (:data:`POINT_DIMS`)."""
+    raw = ds.attrs.get("sweep_dims")
+    if raw is not None:
+        try:
+            named = json.loads(raw)
+        except (TypeError, ValueError):
+            named = None
+        if isinstance(named, list):
+            return [d for d in named if d in ds.dims]
+    return [d for d in ds.dims if d not in POINT_DIMS]

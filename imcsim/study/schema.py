@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from imcsim.errors import StudyError
+from imcsim.plot import KINDS as PLOT_KINDS  # the plot kinds outputs.plots may name
 from imcsim.results.labels import format_value as _fmt
 from imcsim.study.resolve import (
     _card_cached,
@@ -22,9 +23,6 @@ from imcsim.study.resolve import (
     _suggest,
     resolve_study_path,
 )
-
-#: plot kinds a study may ask for in ``outputs.plots`` (see :mod:`imcsim.plot`)
-PLOT_KINDS = ("pareto", "energy_breakdown", "accuracy_heatmap", "accuracy_vs_param")
 
 TOP_KEYS = ("study", "description", "network", "dataset", "hardware", "set", "sweep",
             "trials", "seed", "outputs")
