@@ -27,10 +27,20 @@ KINDS = ("pareto", "energy_breakdown", "accuracy_heatmap", "accuracy_vs_param")
 
 
 from imcsim.errors import PlotError
-from imcsim.results.dataset import sweep_dims
 from imcsim.results.labels import format_value as _fmt
-from imcsim.results.netcdf import read_netcdf
-from imcsim.results.pareto import front_mask
+
+
+# xarray loads on first use: the CLI's parser and `imcsim validate` read KINDS only
+def sweep_dims(ds) -> list[str]:
+    from imcsim.results.dataset import sweep_dims
+
+    return sweep_dims(ds)
+
+
+def front_mask(energy, accuracy):
+    from imcsim.results.pareto import front_mask
+
+    return front_mask(energy, accuracy)
 
 
 def _plt():
@@ -44,6 +54,8 @@ def _plt():
 
 def open_result(path):
     """Load a result dataset written by ``imcsim run``."""
+    from imcsim.results.netcdf import read_netcdf
+
     try:
         return read_netcdf(path)
     except (OSError, ValueError, TypeError) as exc:
