@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 
+from networks.backend import BackendError
+
 
 class ImcsimError(ValueError):
     """Base of every bad-input error raised by imcsim."""
 
 
-class InputError(ImcsimError):
-    """Bad input to the engine: names the argument, the offending value and what is allowed."""
+class InputError(ImcsimError, BackendError):
+    """Bad input to the engine: names the argument, the offending value and what is allowed.
+    A :class:`networks.BackendError` too: both backends refuse bad ``matmul`` arguments
+    with the same class and message (``networks.backend.check_matmul``)."""
 
 
 class PlotError(ImcsimError):

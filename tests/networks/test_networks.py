@@ -312,15 +312,15 @@ def test_exact_backend_asym_and_errors():
     wb = np.array([[1], [-1], [1], [-1]])
     assert ExactBackend().matmul(xb, wb, encoding="ternary", layer="z", asym=(0.2488, 0.2611, 1, 1))[0, 0] == 0.0
     be = ExactBackend()
-    with pytest.raises(BackendError, match="lie in"):
+    with pytest.raises(BackendError, match=r"layer 'l': x: value 2 outside the ternary range \[-1, 1\]"):
         be.matmul(np.array([[2, 0]]), np.ones((2, 1), int), encoding="ternary", layer="l")
-    with pytest.raises(BackendError, match="-1 or \\+1"):
+    with pytest.raises(BackendError, match="value 0 is not allowed for binary"):
         be.matmul(np.array([[0, 1]]), np.ones((2, 1), int), encoding="binary", layer="l")
-    with pytest.raises(BackendError, match="integers"):
+    with pytest.raises(BackendError, match="x: value 0.5 is not an integer"):
         be.matmul(np.array([[0.5, 1]]), np.ones((2, 1), int), encoding="unsigned2", layer="l")
-    with pytest.raises(BackendError, match="K=3"):
+    with pytest.raises(BackendError, match="inner dimensions differ"):
         be.matmul(np.ones((1, 2), int), np.ones((3, 1), int), encoding="unsigned2", layer="l")
-    with pytest.raises(BackendError, match="unknown encoding"):
+    with pytest.raises(BackendError, match="encoding: 'quaternary' is not one of"):
         be.matmul(np.ones((1, 2), int), np.ones((2, 1), int), encoding="quaternary", layer="l")
 
 
