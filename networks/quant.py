@@ -168,6 +168,16 @@ class WeightQuantizer:
         return {"fp": "fp", "binary": "binary", "xnor": "binary", "ternary": "ternary",
                 "asym_ternary": "asym_ternary"}.get(self.kind, f"signed{self.bits}")
 
+    @property
+    def max_code(self) -> int | None:
+        """Largest magnitude of an integer weight code: 1 for binary, xnor, ternary and
+        asym_ternary, ``2**(k-1) - 1`` for int<k>; None for fp."""
+        if self.kind == "fp":
+            return None
+        if self.kind == "int":
+            return 2 ** (self.bits - 1) - 1
+        return 1
+
     def ttq_threshold(self, W):
         return 0.05 * np.max(np.abs(W))
 

@@ -145,3 +145,12 @@ def test_a_full_precision_network_is_a_clear_error():
     x, y = networks.datasets.load("digits", split="test", limit=5)
     with pytest.raises(InputError, match="fp_mlp_digits"):
         imcsim.simulate(networks.zoo.load("fp_mlp_digits"), TIM, x, y)
+
+
+def test_a_network_name_is_not_resolved_here(data):
+    """Names and paths are resolved by the caller (networks.zoo.load, a study), not here."""
+    from imcsim.errors import InputError
+
+    _, x, y = data
+    with pytest.raises(InputError, match=r"^network: expected a networks.Network .*got str 'tnn_mlp_digits'"):
+        imcsim.simulate("tnn_mlp_digits", TIM, x[:2], y[:2])

@@ -1,6 +1,6 @@
 """``imcsim bench``: throughput of the engine on workload W1 against a float32 GEMM.
 
-Workload W1 (issue 3): ternary weights K x N = 1152 x 256 from
+Workload W1: ternary weights K x N = 1152 x 256 from
 ``default_rng(0).integers(-1, 2)``; B = 4096 unsigned 4-bit inputs from
 ``default_rng(1).integers(0, 16)`` (ternary variant: ``default_rng(1).integers(-1, 2)``);
 tiles 256 x 256 (K splits 256, 256, 256, 256, 128), bit-serial inputs (one plane per

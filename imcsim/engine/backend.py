@@ -12,7 +12,7 @@ layer name) and the position of the layer in its noise stream. Every call then r
    adds read noise, converts with the ADC and accumulates the digital partial sums with
    the planes' place values;
 3. slices of multi-bit weights are recombined with their place values;
-4. every event that costs energy is counted from the data (:mod:`imcsim.events`).
+4. every event that costs energy is counted from the data (:mod:`imcsim.engine.events`).
 
 Group sums: without mismatch every discharging cell counts one, and the counts are
 popcounts of the input plane's bits with the bits of the cells holding +1 / -1 (64 rows a
@@ -457,7 +457,7 @@ def mvm(x, w, hardware, seed=0, encoding: str = "ternary", asym=None):
     Returns
     -------
     y : float64 (B, N), integer-valued when no non-ideality acts
-    events : :class:`imcsim.events.Events`, totals over the B vectors
+    events : :class:`imcsim.engine.events.Events`, totals over the B vectors
     """
     be = ImcBackend(hardware, seed, track_error=False)
     y = be.matmul(x, w, encoding=encoding, layer="mvm", asym=asym)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 _NAMES = {
     "dataset": ("VARIABLES", "COORDS", "POINT_DIMS", "card_text", "point_dataset",
-                "estimate_dataset", "stack", "sweep_dims"),
+                "estimate_dataset", "stack", "sweep_dims", "require_network"),
     "netcdf": ("write_netcdf", "read_netcdf"),
     "pareto": ("front_mask", "pareto_mask", "pareto_front"),
     "summary": ("summary_table",),

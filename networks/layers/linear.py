@@ -61,6 +61,11 @@ class _Linear(Layer):
         return self.wq.weight_kind
 
     @property
+    def weight_max_code(self) -> int | None:
+        """Largest magnitude of the layer's integer weight codes (None: full precision)."""
+        return self.wq.max_code
+
+    @property
     def input_kind(self) -> str:
         return self.iq.spec
 

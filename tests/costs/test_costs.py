@@ -322,3 +322,21 @@ def test_more_tiles_never_slow_a_network_down(shapes, extra, pipeline, batch):
     assert b.batch_time_ns <= a.batch_time_ns + 1e-9
     assert b.tiles_used <= more["chip.tiles"]
     assert sum(sum(L.energy_pj.values()) for L in b.layers) == pytest.approx(b.energy_pj)
+
+
+@pytest.mark.parametrize("weights, slices", [("ternary", 1), ("int2", 1), ("int4", 3), ("int8", 7)])
+def test_estimate_slices_match_the_engine_mapping(weights, slices):
+    """The shape-only estimate splits k-bit weights into as many columns as the engine does
+    (one rule: imcsim.engine.mapper.slices_for of the largest weight code)."""
+    import imcsim
+    from networks import Dense, Network
+
+    net = Network([Dense("fc", 12, 5, weights=weights, inputs="unsigned2")], input_shape=[12])
+    net.init(seed=1)
+    net.freeze()
+    shapes = energy.network_shapes(net)
+    assert shapes[0]["slices"] == slices
+    be = imcsim.ImcBackend(TIM, seed=0)
+    x = np.random.default_rng(0).uniform(0, 1, (3, 12))
+    net.forward(x, be)
+    assert be.mappings["fc"].slices == slices
