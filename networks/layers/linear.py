@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from networks.layers.base import Layer, LayerError
-from networks.layers.window import _pair, col2im, im2col
+from networks.layers.window import _pair, col2im, im2col, output_size
 from networks.quant import InputQuantizer, WeightQuantizer
 
 
@@ -354,8 +354,7 @@ class Conv2d(_Linear):
         if len(s) != 3 or s[0] != self.in_channels:
             raise LayerError(f"layer {self.name!r}: expects input (C={self.in_channels}, H, W), gets {s}")
         _, H, W = s
-        Ho = (H + 2 * self.padding[0] - self.kernel[0]) // self.stride[0] + 1
-        Wo = (W + 2 * self.padding[1] - self.kernel[1]) // self.stride[1] + 1
+        Ho, Wo = output_size(H, W, self.kernel, self.stride, self.padding)
         if Ho < 1 or Wo < 1:
             raise LayerError(f"layer {self.name!r}: kernel {self.kernel} does not fit input {s}")
         self.vectors = Ho * Wo

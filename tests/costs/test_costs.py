@@ -340,3 +340,17 @@ def test_estimate_slices_match_the_engine_mapping(weights, slices):
     x = np.random.default_rng(0).uniform(0, 1, (3, 12))
     net.forward(x, be)
     assert be.mappings["fc"].slices == slices
+
+
+@pytest.mark.parametrize("over", [{"adc.kind": "flash"}, {"adc.kind": "sar", "adc.bits": 5},
+                                  {"adc.sensing": "differential"}, {"adc.sensing": "dual"}])
+def test_costs_use_the_rules_of_the_engine_and_the_cards(over):
+    """Conversion time is device_models.adc's, rails per column the tile's (one home each)."""
+    import device_models as dm
+    from imcsim.engine.tile import Tile
+
+    card = TIM.replace(**over)
+    assert energy.conversion_time_ns(card) == dm.adc.conversion_time(card)
+    assert energy.rails(card) == Tile.from_card(card).converted_rails
+    want = 2 if card["adc.sensing"] == "dual" else 1
+    assert energy.rails(card) == want

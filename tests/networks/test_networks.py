@@ -445,3 +445,22 @@ def test_empty_batch_and_pickle():
     assert out.shape == (0, 3)
     x = np.random.default_rng(0).uniform(0, 1, (5, 64))           # flat samples are reshaped
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(net)).forward(x), net.forward(x))
+
+
+@pytest.mark.parametrize("H, W, kernel, stride, padding", [
+    (8, 8, (3, 3), (1, 1), (1, 1)), (7, 9, (2, 3), (2, 1), (0, 1)), (5, 5, (5, 5), (1, 1), (0, 0))])
+def test_window_geometry_is_one_rule(H, W, kernel, stride, padding):
+    """Conv, pooling and im2col agree on the output size (networks.layers.window.output_size)."""
+    from networks.layers.window import output_size
+
+    Ho, Wo = output_size(H, W, kernel, stride, padding)
+    assert (Ho, Wo) == ((H + 2 * padding[0] - kernel[0]) // stride[0] + 1,
+                        (W + 2 * padding[1] - kernel[1]) // stride[1] + 1)
+    x = np.zeros((1, 2, H, W))
+    cols, ho, wo = im2col(x, *kernel, stride, padding)
+    assert (ho, wo) == (Ho, Wo) and cols.shape == (Ho * Wo, 2 * kernel[0] * kernel[1])
+    conv = Conv2d("c", 2, 3, kernel=kernel, stride=stride, padding=padding, weights="ternary",
+                  inputs="ternary")
+    pool = MaxPool2d("p", kernel=kernel, stride=stride, padding=padding)
+    assert conv._out_shape((2, H, W)) == (3, Ho, Wo)
+    assert pool._out_shape((2, H, W)) == (2, Ho, Wo)
