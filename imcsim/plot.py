@@ -15,7 +15,6 @@ A plot that does not apply to a result (a heatmap of a one-parameter sweep) rais
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 

@@ -248,13 +248,13 @@ def _cmd_list(a) -> int:
 
 def _cmd_info(a) -> int:
     import device_models
-    from imcsim.study.resolve import _looks_like_path, _suggest
     from imcsim.errors import StudyError
+    from imcsim.study.resolve import resolve_name_or_path
 
-    ref = a.card
-    if not _looks_like_path(ref) and ref not in device_models.list_cards():
-        hint = _suggest(ref, device_models.list_cards())
-        raise StudyError(f"unknown card {ref!r}" + (f"; {hint}" if hint else ""), ref, "CARD")
+    try:
+        ref = resolve_name_or_path("card", a.card)
+    except StudyError as exc:
+        raise StudyError(exc.message, None, "CARD") from None
     card = device_models.load_card(ref)
     from imcsim.cli.info import format_info
 

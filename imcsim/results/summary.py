@@ -2,22 +2,9 @@
 """
 from __future__ import annotations
 
-import copy
-import difflib
-import functools
-import hashlib
 import itertools
-import json
 import math
-import os
-import re
-import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable
 import numpy as np
-import yaml
 from imcsim.results.dataset import sweep_dims
 from imcsim.results.labels import format_value as _fmt
 

@@ -93,17 +93,32 @@ def _networks():
 
 
 def _known_networks() -> list[str]:
-    try:
-        return list(_networks().zoo.list())
-    except Exception:
-        return []
+    return list(_networks().zoo.list())
 
 
 def _known_cards() -> list[str]:
-    try:
-        return list(_dm().list_cards())
-    except Exception:
-        return []
+    return list(_dm().list_cards())
+
+
+_SHIPPED = {"network": _known_networks, "card": _known_cards}
+
+
+def resolve_name_or_path(kind: str, ref: str, base_dir: Path | str = ".") -> str:
+    """The one rule for naming a shipped ``network`` or ``card``, or a file: a name stays a
+    name (it must be shipped), a path becomes absolute (relative to ``base_dir``, the study
+    file's folder) and must be a file. Raises :class:`StudyError` (message only; callers
+    add the file and key): ``{kind} file not found: PATH`` or ``unknown {kind} 'NAME';
+    did you mean ...?``."""
+    if _looks_like_path(ref):
+        path = _resolve_ref(ref, Path(base_dir))
+        if not Path(path).is_file():
+            raise StudyError(f"{kind} file not found: {path}")
+        return path
+    known = _SHIPPED[kind]()
+    if ref not in known:
+        hint = _suggest(ref, known)
+        raise StudyError(f"unknown {kind} {ref!r}" + (f"; {hint}" if hint else ""))
+    return ref
 
 
 def _one_line(exc) -> str:

@@ -4,37 +4,37 @@ whether each network fits each card, before anything is simulated.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
 from imcsim.engine.mapper import weight_slices
 from imcsim.errors import InputError, bad_input_types
+from imcsim.errors import StudyError
 from imcsim.study.resolve import (
     _dm,
-    _known_cards,
-    _known_networks,
     _looks_like_path,
     _networks,
     _one_line,
     _suggest,
+    resolve_name_or_path,
 )
 from imcsim.study.schema import Point, Study, _show, load_study
 
 
+def _resolve(study: Study, kind: str, value: str, keys: tuple) -> str:
+    try:
+        return resolve_name_or_path(kind, value, study.base_dir)
+    except StudyError as exc:
+        raise study.error(exc.message, *keys) from None
+
+
 def _check_network(study: Study, value: str, keys: tuple):
-    ref = study.resolved_network(value)
+    ref = _resolve(study, "network", value, keys)
     if _looks_like_path(value):
-        if not Path(ref).is_file():
-            raise study.error(f"network file not found: {ref}", *keys)
         try:
             return _networks().load_network(ref)
         except (*bad_input_types(), OSError) as exc:
             raise study.error(f"cannot load network file: {_one_line(exc)}", *keys) from None
-    known = _known_networks()
-    if value not in known:
-        hint = _suggest(value, known)
-        raise study.error(f"unknown network {value!r}" + (f"; {hint}" if hint else ""), *keys)
     try:
         return _networks().zoo.load(value)
     except (*bad_input_types(), OSError) as exc:
@@ -42,16 +42,7 @@ def _check_network(study: Study, value: str, keys: tuple):
 
 
 def _check_card(study: Study, value: str, keys: tuple):
-    ref = study.resolved_hardware(value)
-    if _looks_like_path(value):
-        if not Path(ref).is_file():
-            raise study.error(f"card file not found: {ref}", *keys)
-    else:
-        known = _known_cards()
-        if value not in known:
-            hint = _suggest(value, known)
-            raise study.error(f"unknown card {value!r}" + (f"; {hint}" if hint else ""),
-                              *keys)
+    ref = _resolve(study, "card", value, keys)
     try:
         return _dm().load_card(ref)
     except (*bad_input_types(), OSError) as exc:

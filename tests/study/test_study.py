@@ -15,7 +15,6 @@ from hypothesis import given, settings, strategies as hs
 
 from imcsim import study as st
 from imcsim.study.progress import Progress
-from imcsim.study.resolve import _suggest
 from imcsim.study import StudyError, load_study, validate_study, run_study
 
 REPO = Path(__file__).resolve().parents[2]
@@ -436,3 +435,17 @@ def test_sweep_expansion_property(tmp_path_factory, grid, zips):
             v0 = p.values[f"z{j}.m0"]
             assert all(p.values[f"z{j}.m{k}"] == 10 * k + v0 for k in range(m))
         assert set(p.overrides) == set(p.values)
+
+
+def test_one_name_or_path_resolver(tmp_path):
+    """Cards and networks of studies and `imcsim info` go through resolve_name_or_path."""
+    from imcsim.study.resolve import resolve_name_or_path
+
+    assert resolve_name_or_path("card", "tim_dnn_32nm") == "tim_dnn_32nm"
+    assert resolve_name_or_path("network", "tnn_mlp_digits") == "tnn_mlp_digits"
+    (tmp_path / "c.yaml").write_text("x")
+    assert resolve_name_or_path("card", "c.yaml", tmp_path) == str((tmp_path / "c.yaml").resolve())
+    with pytest.raises(StudyError, match=r"^card file not found: .*nope\.yaml$"):
+        resolve_name_or_path("card", "./nope.yaml", tmp_path)
+    with pytest.raises(StudyError, match=r"^unknown network 'tnn_mlp_digit'; did you mean 'tnn_mlp_digits'"):
+        resolve_name_or_path("network", "tnn_mlp_digit")
