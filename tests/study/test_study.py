@@ -278,21 +278,9 @@ def test_scheduler_that_does_not_answer(tmp_path, counted, monkeypatch):
 
 
 # --------------------------------------------------------------------------- real stack
-REAL = {
-    "study": "real",
-    "network": "tnn_mlp_digits",
-    "dataset": {"name": "digits", "split": "test", "limit": 16},
-    "hardware": "tim_dnn_32nm",
-    "sweep": {"adc.bits": [3, 4], "cell.mismatch_sigma": [0.0, 0.1]},
-    "trials": 2,
-    "seed": 5,
-}
-
-
 def real_doc(tmp_path, sub="out", **kw):
-    doc = dict(REAL, outputs={"dir": str(tmp_path / sub), "plots": []})
-    doc.update(kw)
-    return doc
+    """The tiny study with its results in ``tmp_path/sub`` and no plots."""
+    return study_doc(tmp_path, outputs={"dir": str(tmp_path / sub), "plots": []}, **kw)
 
 
 def test_files_by_relative_path_real(tmp_path):
