@@ -116,11 +116,9 @@ def test_simulate_is_callable_from_the_package_and_the_module(data):
 
 
 def test_a_zoo_network_end_to_end():
-    networks = pytest.importorskip("networks")
-    zoo = getattr(networks, "zoo", None)
-    if zoo is None or "tnn_mlp_digits" not in zoo.list():
-        pytest.skip("networks.zoo has no tnn_mlp_digits")
-    net = zoo.load("tnn_mlp_digits")
+    import networks
+
+    net = networks.zoo.load("tnn_mlp_digits")
     x, y = networks.datasets.load("digits", split="test", limit=100)
     ds = imcsim.simulate(net, "tim_dnn_32nm", x, y, trials=2, seed=0)
     exact = net.accuracy(x, y)
@@ -137,9 +135,8 @@ def test_a_zoo_network_end_to_end():
 
 
 def test_a_full_precision_network_is_a_clear_error():
-    networks = pytest.importorskip("networks")
-    if "fp_mlp_digits" not in networks.zoo.list():
-        pytest.skip("networks.zoo has no fp_mlp_digits")
+    import networks
+
     from imcsim.errors import InputError
 
     x, y = networks.datasets.load("digits", split="test", limit=5)

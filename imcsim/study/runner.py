@@ -319,7 +319,5 @@ def _varying_attrs(dss) -> set:
 
 
 def _same(a, b) -> bool:
-    try:
-        return bool(np.all(np.asarray(a) == np.asarray(b)))
-    except Exception:
-        return False
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and bool(np.all(a == b))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from imcsim.errors import StudyError
+from imcsim.errors import StudyError, bad_input_types
 from imcsim.plot import KINDS as PLOT_KINDS  # the plot kinds outputs.plots may name
 from imcsim.results.labels import format_value as _fmt
 from imcsim.study.resolve import (
@@ -143,7 +143,7 @@ class Study:
                                                     for v in d.members.get("hardware", [])]):
             try:
                 cards[str(ref)] = _card_cached(self.resolved_hardware(ref)).dump()
-            except Exception:
+            except (*bad_input_types(), OSError):  # validate names the problem
                 cards[str(ref)] = None
         doc["cards"] = cards
         blob = json.dumps(doc, sort_keys=True, default=repr)
