@@ -123,13 +123,11 @@ def test_heatmap_shows_the_mean_accuracy():
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["2", "3", "4"]
 
 
-@pytest.mark.parametrize("kind", ["pareto", "accuracy_vs_param", "accuracy_heatmap"])
-def test_results_of_simulate_and_stack_plot(tmp_path, kind):
-    """A result of imcsim.simulate / results.stack (no study attrs) has area_component,
-    which is not a swept parameter."""
+@pytest.fixture(scope="module")
+def simulated_points():
+    """Four points of imcsim.simulate (2 x 2 sweep), no study attributes."""
     import imcsim
     import networks
-    from imcsim.results import stack, sweep_dims
 
     net = networks.zoo.load("tnn_mlp_digits")
     x, y = networks.datasets.load("digits", split="test", limit=8)
@@ -141,6 +139,16 @@ def test_results_of_simulate_and_stack_plot(tmp_path, kind):
                                                       "cell.mismatch_sigma": sigma}),
                                  x, y, trials=2, seed=0)
             pts.append(({"adc.bits": bits, "cell.mismatch_sigma": sigma}, ds))
+    return pts
+
+
+@pytest.mark.parametrize("kind", ["pareto", "accuracy_vs_param", "accuracy_heatmap"])
+def test_results_of_simulate_and_stack_plot(tmp_path, simulated_points, kind):
+    """A result of imcsim.simulate / results.stack (no study attrs) has area_component,
+    which is not a swept parameter."""
+    from imcsim.results import stack, sweep_dims
+
+    pts = simulated_points
     assert sweep_dims(pts[0][1]) == []
     stacked = stack(pts, {"adc.bits": [3, 4], "cell.mismatch_sigma": [0.0, 0.1]})
     assert sweep_dims(stacked) == ["adc.bits", "cell.mismatch_sigma"]
@@ -149,13 +157,3 @@ def test_results_of_simulate_and_stack_plot(tmp_path, kind):
     assert is_png(plot.plot(stacked, kind, tmp_path / f"{kind}.png"))
     if kind == "pareto":
         assert is_png(plot.plot(pts[0][1], kind, tmp_path / "one.png"))
-
-
-def test_networks_with_different_layers(tmp_path):
-    """A study sweeping networks stacks the union of their layers (NaN where absent)."""
-    ds = result({"network": ["mlp", "cnn"]})
-    ds["energy"][0, 2, :] = np.nan   # the MLP has no third layer
-    ds["energy"][1, 0, :] = np.nan
-    for kind in ("pareto", "energy_breakdown", "accuracy_vs_param"):
-        assert is_png(plot.plot(ds, kind, tmp_path / f"{kind}.png"))
-    assert is_png(plot.plot(ds, "energy_breakdown", tmp_path / "e.png", select={"network": "cnn"}))
