@@ -27,6 +27,11 @@ class PlotError(ImcsimError):
     """A plot that cannot be drawn from the given result (one line: what is missing)."""
 
 
+class PlotDoesNotFit(PlotError):
+    """A plot kind that does not apply to this result (a heatmap of a one-parameter sweep);
+    ``imcsim plot`` without ``--kind`` skips such kinds."""
+
+
 class StudyError(ImcsimError):
     """Bad study input. Carries the file, the line (when known) and the key at fault;
     ``str()`` is one line: ``FILE:LINE: KEY: what was expected``."""

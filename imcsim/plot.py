@@ -25,7 +25,7 @@ __all__ = ["KINDS", "PlotError", "plot", "open_result"]
 KINDS = ("pareto", "energy_breakdown", "accuracy_heatmap", "accuracy_vs_param")
 
 
-from imcsim.errors import PlotError
+from imcsim.errors import PlotDoesNotFit, PlotError
 from imcsim.results.labels import format_value as _fmt
 
 
@@ -257,7 +257,7 @@ def _energy_breakdown(ds, fig, select):
     if "trial" in e.dims:
         e = e.mean("trial")
     if "layer" not in e.dims or "component" not in e.dims:
-        raise PlotError("energy_breakdown needs energy over (layer, component); "
+        raise PlotDoesNotFit("energy_breakdown needs energy over (layer, component); "
                         f"this result has {e.dims}")
     comps = [_fmt(c) for c in e["component"].values]
     layers = [_fmt(c) for c in e["layer"].values]
@@ -312,7 +312,7 @@ def _numeric(vals) -> bool:
 def _accuracy_heatmap(ds, fig, select):
     dims = _varying(ds)
     if len(dims) != 2:
-        raise PlotError("accuracy_heatmap needs exactly two swept parameters with more "
+        raise PlotDoesNotFit("accuracy_heatmap needs exactly two swept parameters with more "
                         f"than one value each; this result has {len(dims)}"
                         + (f" ({', '.join(dims)})" if dims else "")
                         + "; try --kind accuracy_vs_param or pareto")
@@ -339,7 +339,7 @@ def _accuracy_heatmap(ds, fig, select):
 def _accuracy_vs_param(ds, fig, select):
     dims = _varying(ds)
     if len(dims) not in (1, 2):
-        raise PlotError("accuracy_vs_param needs one or two swept parameters with more "
+        raise PlotDoesNotFit("accuracy_vs_param needs one or two swept parameters with more "
                         f"than one value each; this result has {len(dims)}"
                         + (f" ({', '.join(dims)})" if dims else ""))
     squeeze = {d: 0 for d in sweep_dims(ds) if d not in dims}

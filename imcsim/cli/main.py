@@ -212,9 +212,7 @@ def _cmd_plot(a) -> int:
     for kind in plot.KINDS:
         try:
             path = plot.plot(ds, kind, f"{stem}_{kind}.png", select=select)
-        except plot.PlotError as exc:
-            if "needs" not in str(exc):
-                raise
+        except plot.PlotDoesNotFit as exc:
             print(f"skipped {kind}: {exc}")
             continue
         print(f"wrote {path}")
