@@ -3,13 +3,14 @@ no weights and no simulation.
 """
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 from typing import Iterable
 
 from imcsim.costs.peak import PEAK_INPUT_DENSITY, PEAK_WEIGHT_DENSITY
-from imcsim.costs.prices import TERNARY_BITS, _v, rails
+from imcsim.costs.prices import TERNARY_BITS, _v
 from imcsim.costs.schedule import WorkloadCost, reload_writes_by_layer, workload_cost
-from imcsim.engine.mapper import bits_for
+from imcsim.engine.mapper import bits_for, map_layer
+from imcsim.engine.tile import Tile
 from imcsim.errors import InputError
 
 # --------------------------------------------------------------------------------------
@@ -49,12 +50,12 @@ def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
         output_bits = bits_for(K * x_max * w_max)
     if partial_sum_bits is None:
         partial_sum_bits = bits_for(min(K, int(_v(card, "tile.rows"))) * x_max)
-    R, C = int(_v(card, "tile.rows")), int(_v(card, "tile.columns"))
-    L = int(_v(card, "tile.rows_per_access"))
-    rl = rails(card)
-    cols = N * slices
-    row_tiles, col_tiles = math.ceil(K / R), math.ceil(cols / C)
-    groups = [math.ceil(min(R, K - t * R) / L) for t in range(row_tiles)]
+    # the engine's mapping (a chip too small is reported as reload rounds, not refused)
+    tile = replace(Tile.from_card(card), allow_reload=True)
+    m = map_layer(K, N, slices, tile, planes)
+    R, L, rl, cols = tile.rows, tile.rows_per_access, m.rails, m.columns
+    row_tiles, col_tiles = m.row_tiles, m.col_tiles
+    groups = list(m.groups_per_row_tile)
     G = sum(groups)
     per_vec = {
         "vectors": 1.0,
@@ -73,10 +74,9 @@ def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
     }
     ev = {k: v * vectors for k, v in per_vec.items()}
     mapping = {"K": K, "N": N, "slices": slices, "columns": cols, "row_tiles": row_tiles,
-               "col_tiles": col_tiles, "tiles": row_tiles * col_tiles, "planes": planes,
-               "rails": rl, "utilization": K * cols / float(row_tiles * col_tiles * R * C),
-               "accesses_per_vector": planes * G * col_tiles,
-               "serial_accesses_per_vector": planes * max(groups)}
+               "col_tiles": col_tiles, "tiles": m.tiles, "planes": planes, "rails": rl,
+               "utilization": m.utilization, "accesses_per_vector": m.accesses_per_vector,
+               "serial_accesses_per_vector": m.serial_accesses_per_vector}
     return ev, mapping
 
 
