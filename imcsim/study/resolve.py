@@ -40,17 +40,15 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 
 
 def studies_dir() -> Path:
-    """Folder of the shipped studies (package ``imcsim.studies`` when installed, else the
-    ``studies/`` folder of the source checkout)."""
-    try:
-        from importlib import resources
+    """Folder of the shipped studies: the ``studies/`` folder of this source checkout when
+    there is one (so a working copy uses its own studies, whatever else is installed), else
+    the installed package ``imcsim.studies``."""
+    checkout = Path(__file__).resolve().parents[2] / "studies"
+    if checkout.is_dir() and any(checkout.glob("*.yaml")):
+        return checkout
+    from importlib import resources
 
-        p = Path(str(resources.files("imcsim.studies")))
-        if p.is_dir() and any(p.glob("*.yaml")):
-            return p
-    except Exception:  # not installed: running from a checkout
-        pass
-    return Path(__file__).resolve().parent.parent / "studies"
+    return Path(str(resources.files("imcsim.studies")))
 
 
 def list_studies() -> list[str]:

@@ -437,3 +437,7 @@ def test_one_name_or_path_resolver(tmp_path):
         resolve_name_or_path("card", "./nope.yaml", tmp_path)
     with pytest.raises(StudyError, match=r"^unknown network 'tnn_mlp_digit'; did you mean 'tnn_mlp_digits'"):
         resolve_name_or_path("network", "tnn_mlp_digit")
+
+
+def test_shipped_studies_come_from_this_checkout():
+    assert st.studies_dir() == REPO / "studies"
