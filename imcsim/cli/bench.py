@@ -1,6 +1,6 @@
 """``imcsim bench``: throughput of the engine against a numpy float32 GEMM, measured in pairs.
 
-Workload W1 (issue 3): ternary weights K x N = 1152 x 256 from
+Workload W1: ternary weights K x N = 1152 x 256 from
 ``default_rng(0).integers(-1, 2)``; B = 4096 unsigned 4-bit inputs from
 ``default_rng(1).integers(0, 16)`` (ternary variant: ``default_rng(1).integers(-1, 2)``);
 tiles 256 x 256 (K splits 256, 256, 256, 256, 128), bit-serial inputs (one plane per
@@ -14,7 +14,7 @@ Dual-rail variants ``a-dual``, ``b-dual``, ``c-dual``: the same with ``adc.sensi
 W1). Every other non-ideality of the card (keys ending in ``_sigma``, faults, saturation)
 is off.
 
-Network case ``w2`` (issue 15): a VGG-small-shaped ternary CIFAR-10 network on the card as
+Network case ``w2``: a VGG-small-shaped ternary CIFAR-10 network on the card as
 shipped (default ``tim_dnn_32nm``): conv 3x3 padding 1, 3 -> 128 (unsigned4 inputs) -> 128
 -> maxpool -> 256 -> 256 -> maxpool -> 512 -> 512 -> maxpool -> fc 8192 -> 10 (full
 precision), ternary weights (random, ``Network.init(0)``), batch norm whose statistics are
@@ -55,11 +55,11 @@ import time
 
 import numpy as np
 
-#: goals of issue 15 (x GEMM, median of the pairs); None: no goal
+#: the goals (x GEMM, median of the pairs); None: no goal
 TARGETS = {"a": 0.25, "b": 0.15, "c": 0.05, "d": None, "a-dual": None, "b-dual": None,
            "c-dual": None, "w2": 0.05}
-RSS_TARGET_MB = 400.0          #: issue 3's bound for the W1 cases
-W2_RSS_TARGET_MB = 1024.0      #: issue 15: under 1 GB
+RSS_TARGET_MB = 400.0          #: the bound for the W1 cases
+W2_RSS_TARGET_MB = 1024.0      #: the bound for W2: under 1 GB
 ALL_CASES = ("a", "b", "c", "d", "a-dual", "b-dual", "c-dual", "w2")
 DEFAULT_CASES = "a,b,c,d,a-dual,b-dual,c-dual,w2"
 
@@ -103,7 +103,8 @@ def parse_cases(text: str) -> list[str]:
         elif all(ch in ALL_CASES for ch in tok):
             out.extend(tok)
         else:
-            raise ValueError(f"--cases: unknown case {tok!r}; known: {', '.join(ALL_CASES)}")
+            raise ValueError(f"--cases: expected letters of abcd or comma-separated case ids "
+                             f"({', '.join(ALL_CASES)}), got {text!r}")
     return out
 
 
@@ -306,8 +307,9 @@ def _summary(g, c, work):
 
 # ----------------------------------------------------------------------------- the run
 def run(base: str = "tim_dnn_32nm", batch: int = 4096, repeat: int = 3, cases: str = DEFAULT_CASES,
-        out=sys.stdout, images: int = 8, w2_card: str | None = None, do_park: bool = True) -> dict:
-    """Run the cases; print a table to ``out`` (None: silent) and return the results dict."""
+        out=None, images: int = 8, w2_card: str | None = None, do_park: bool = True) -> dict:
+    """Run the cases; print a table to ``out`` (None: ``sys.stdout`` at call time; False:
+    silent) and return the results dict."""
     import numba
 
     import device_models as dm
@@ -315,7 +317,8 @@ def run(base: str = "tim_dnn_32nm", batch: int = 4096, repeat: int = 3, cases: s
     from imcsim.engine import ImcBackend
 
     ids = parse_cases(cases) if isinstance(cases, str) else list(cases)
-    say = (lambda *a: print(*a, file=out, flush=True)) if out is not None else (lambda *a: None)
+    out = sys.stdout if out is None else out  # the stream at call time, not at import
+    say = (lambda *a: print(*a, file=out, flush=True)) if out is not False else (lambda *a: None)
     resettable = _reset_peak()
     res = {"imcsim": __version__, "numpy": np.__version__, "numba": numba.__version__,
            "python": platform.python_version(), "machine": platform.machine(),
@@ -476,13 +479,16 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.quick:
         a.batch, a.images, a.repeat = min(a.batch, 256), min(a.images, 1), 1
+    for name in ("batch", "images", "repeat"):
+        if getattr(a, name) < 1:
+            p.error(f"--{name}: expected an integer >= 1, got {getattr(a, name)}")
     try:
         ids = parse_cases(a.cases)
     except ValueError as e:
         p.error(str(e))
-    if a.batch < 1 or a.images < 1 or a.repeat < 1:
-        p.error("--batch, --images and --repeat must be >= 1")
-    res = run(a.card, a.batch, a.repeat, ids, out=None if a.json == "-" else sys.stdout, images=a.images,
+    if not ids:
+        p.error(f"--cases: expected at least one case, got {a.cases!r}")
+    res = run(a.card, a.batch, a.repeat, ids, out=False if a.json == "-" else sys.stdout, images=a.images,
               w2_card=a.w2_card, do_park=not a.no_park)
     if a.json:
         text = json.dumps(res, indent=1, default=float)
