@@ -49,7 +49,7 @@ def compute_point(spec: dict):
     if spec["overrides"]:
         card = card.replace(**spec["overrides"])
     result = simulate(net, card, x, y, trials=spec["trials"],
-                      seed=point_seed(spec["seed"], spec["index"]))
+                      seed=point_seed(spec["seed"], spec["index"]), batch=spec.get("batch"))
     result.attrs["imcsim_point_index"] = int(spec["index"])
     result.attrs["imcsim_study_hash"] = spec["hash"]
     return result
@@ -58,7 +58,7 @@ def compute_point(spec: dict):
 def _spec(study: Study, point: Point, digest: str) -> dict:
     return {"index": point.index, "network": point.network, "hardware": point.hardware,
             "dataset": dict(study.dataset), "overrides": dict(point.overrides),
-            "trials": study.trials, "seed": study.seed, "hash": digest}
+            "trials": study.trials, "seed": study.seed, "batch": study.batch, "hash": digest}
 
 
 # --------------------------------------------------------------------------- running

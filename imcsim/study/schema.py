@@ -25,7 +25,7 @@ from imcsim.study.resolve import (
 )
 
 TOP_KEYS = ("study", "description", "network", "dataset", "hardware", "set", "sweep",
-            "trials", "seed", "outputs")
+            "trials", "seed", "batch", "outputs")
 REQUIRED_KEYS = ("study", "network", "dataset", "hardware")
 DATASET_KEYS = ("name", "split", "limit")
 OUTPUT_KEYS = ("dir", "plots")
@@ -95,6 +95,8 @@ class Study:
     description: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
     lines: dict = field(default_factory=dict, repr=False)
+    #: inferences simulated at a time (``simulate``'s batch); None: automatic streaming
+    batch: int | None = None
 
     # ---- helpers
     def error(self, message: str, *keys) -> StudyError:
@@ -138,6 +140,8 @@ class Study:
             "set": self.set, "trials": self.trials, "seed": self.seed,
             "dims": [[d.name, d.kind, list(d.members.items())] for d in self.dims],
         }
+        if self.batch is not None:   # sets the throughput and reload batch (no key: as before)
+            doc["batch"] = self.batch
         cards = {}  # the cards' contents too: an edited card file invalidates old points
         for ref in dict.fromkeys([self.hardware] + [v for d in self.dims
                                                     for v in d.members.get("hardware", [])]):
@@ -370,6 +374,9 @@ def _parse(doc, text, file, base_dir, lines) -> Study:
     seed = doc.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise err(f"expected an integer >= 0, got {_show(seed)}", "seed")
+    batch = doc.get("batch")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise err(f"expected an integer >= 1 or null (automatic), got {_show(batch)}", "batch")
 
     outputs = doc.get("outputs") or {}
     if not isinstance(outputs, dict):
@@ -397,7 +404,7 @@ def _parse(doc, text, file, base_dir, lines) -> Study:
     return Study(name=name, file=file, text=text, network=doc["network"], dataset=dataset,
                  hardware=doc["hardware"], set=dict(setv), dims=dims, trials=trials,
                  seed=seed, outputs={"dir": out_dir, "plots": list(plots)},
-                 description=description, base_dir=Path(base_dir), lines=lines)
+                 description=description, base_dir=Path(base_dir), lines=lines, batch=batch)
 
 
 def _check_values(vals, err, *keys):

@@ -106,6 +106,8 @@ def test_point_seed_is_spawned_child():
     ({"dataset": {"name": "digits", "splt": "test"}}, "dataset: splt", "unknown key"),
     ({"outputs": {"dir": "x", "plots": ["paretto"]}}, "outputs: plots[0]", "did you mean 'pareto'"),
     ({"study": "bad name/x"}, "study", "expected a name"),
+    ({"batch": 0}, "batch", "expected an integer >= 1 or null (automatic), got 0"),
+    ({"batch": "big"}, "batch", "expected an integer >= 1 or null"),
 ])
 def test_schema_errors(tmp_path, patch, key, text):
     p = write(tmp_path, study_doc(tmp_path, **patch))
@@ -441,3 +443,22 @@ def test_one_name_or_path_resolver(tmp_path):
 
 def test_shipped_studies_come_from_this_checkout():
     assert st.studies_dir() == REPO / "studies"
+
+
+def test_batch_key_reaches_simulate_and_the_hash(tmp_path, monkeypatch):
+    """``batch`` is passed to simulate (unset: None, automatic streaming) and, when set,
+    changes the study hash (it sets the throughput batch); unset, the hash is as before."""
+    from imcsim import simulation
+
+    seen = []
+    real = simulation.simulate
+    monkeypatch.setattr(simulation, "simulate", lambda *a, **k: seen.append(k.get("batch")) or real(*a, **k))
+    doc = study_doc(tmp_path, sweep={"adc.bits": [3]}, trials=1)
+    plain = load_study(write(tmp_path, doc))
+    batched = load_study(write(tmp_path, dict(doc, batch=4), "b.yaml"))
+    assert plain.batch is None and batched.batch == 4
+    assert plain.content_hash() != batched.content_hash()
+    run_study(batched, progress=False, plots=False, summary=False)
+    assert seen == [4]
+    ds = xr.open_dataset(tmp_path / "out" / "tiny.nc")
+    assert "batch of 4 inferences" in ds.attrs["latency_basis"]
