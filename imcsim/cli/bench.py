@@ -128,6 +128,8 @@ def w1_card(base: str, L: int, noisy: bool, sensing: str = "differential"):
         "cell.mismatch_sigma": 0.05 if noisy else 0.0,
         "bitline.read_noise_sigma": 0.02 if noisy else 0.0,
     })
+    if "adc.grid" in card:        # W1's converter: 2^b - 1 evenly spaced levels over +-L
+        over["adc.grid"] = "uniform"
     return card.replace(**over)
 
 
