@@ -281,8 +281,20 @@ def _one_line(exc) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None,
+                  _default=__import__("warnings").showwarning):
+    """ADC range warnings as one plain line on stderr (``imcsim: warning: ...``)."""
+    if category.__name__ == "AdcRangeWarning":
+        print(f"imcsim: warning: {message}", file=sys.stderr if file is None else file)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv=None) -> int:
     """Entry point of the ``imcsim`` console script; returns the exit status."""
+    import warnings
+
+    warnings.showwarning = _show_warning
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if argv[:1] == ["bench"]:  # everything after `bench` belongs to the benchmark

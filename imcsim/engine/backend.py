@@ -137,6 +137,10 @@ class ImcBackend:
         Also compute the exact product of every call, for ``error_sums``.
     chunk_bytes : int
         Working memory per batch chunk [byte]; the batch streams through in chunks.
+    full_scales : dict or None
+        Calibration hook (``adc.range: calibrated``): ``{layer name: full-scale count}``
+        computed elsewhere (``imcsim.simulation`` calibrates on a training sample). A layer
+        found here takes its full scale from it instead of from its first call.
     shortcuts : bool
         Use the exact short cuts: identity conversion for ideal devices, popcount group sums
         without mismatch. They change no result; False forms every group sum by table
@@ -144,8 +148,9 @@ class ImcBackend:
     """
 
     def __init__(self, hardware, seed=0, *, track_error: bool = True, chunk_bytes: int = 32 << 20,
-                 shortcuts: bool = True):
+                 shortcuts: bool = True, full_scales: dict | None = None):
         self.shortcuts = bool(shortcuts)
+        self.full_scales = dict(full_scales or {})
         import device_models as dm
 
         self.card = dm.load_card(hardware)   # a Card, a card name or a path
@@ -266,7 +271,9 @@ class ImcBackend:
         gsize = m.groups[:, 1] - m.groups[:, 0]
         lmax = int(gsize.max())
         L = T.rows_per_access
-        if ph.adc_range == "calibrated":
+        if ph.adc_range == "calibrated" and name in self.full_scales:   # calibration hook
+            max_count = float(self.full_scales[name])
+        elif ph.adc_range == "calibrated":
             max_count = self._calibrate(w_cols, enc, m, x)
         else:
             max_count = float(L)
