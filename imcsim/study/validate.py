@@ -351,12 +351,13 @@ def validate_study(source, *, check_output_dir: bool = True, out_dir=None,
     _check_calibration(study, [c for _, _, c in points_cards])
     _check_networks_run(study, nets)
     if check_range:
-        import warnings
-
-        from imcsim.simulation import AdcRangeWarning
         study.warnings = range_warnings(study, nets, points_cards)
-        for msg in study.warnings:
-            warnings.warn(msg, AdcRangeWarning, stacklevel=2)
+        if study.warnings:
+            import warnings
+
+            from imcsim.simulation import AdcRangeWarning
+            for msg in study.warnings:
+                warnings.warn(msg, AdcRangeWarning, stacklevel=2)
     for kind in study.outputs["plots"]:
         problem = _plot_problem(study, kind)
         if problem:
