@@ -4,6 +4,7 @@ Regenerate a zoo model (writes ``networks/zoo/NAME.yaml`` and ``NAME.npz``)::
 
     python -m networks.train --zoo tnn_mlp_digits
     python -m networks.train --zoo all              # every trained zoo model
+    python -m networks.train --zoo fashion          # the Fashion-MNIST ones (``digits``: the digits ones)
 
 Train any network file on a data set::
 
@@ -164,7 +165,7 @@ def _zoo_dir():
     return Path(__file__).resolve().parent / "zoo"
 
 
-def train_zoo(name, out_dir=None, epochs=None, seed=None, log=print):
+def train_zoo(name, out_dir=None, epochs=None, seed=None, log=print, root=None):
     from . import zoo
     r = zoo.recipe(name)
     cfg = dict(r["train"])
@@ -173,8 +174,8 @@ def train_zoo(name, out_dir=None, epochs=None, seed=None, log=print):
     if seed is not None:
         cfg["seed"] = int(seed)
     net = zoo.build(name)
-    xtr, ytr = datasets.load(r["dataset"], split="train")
-    xte, yte = datasets.load(r["dataset"], split="test")
+    xtr, ytr = datasets.load(r["dataset"], split="train", root=root)
+    xte, yte = datasets.load(r["dataset"], split="test", root=root)
     t0 = time.time()
     log(f"training {name} on {r['dataset']} ({len(ytr)} train / {len(yte)} test), {cfg}")
     train(net, xtr, ytr, x_val=xte, y_val=yte, log=log, **cfg)
@@ -197,7 +198,7 @@ def train_zoo(name, out_dir=None, epochs=None, seed=None, log=print):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m networks.train", description=__doc__.split("\n")[0])
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--zoo", help="zoo model to (re)train, or 'all'")
+    g.add_argument("--zoo", help="zoo model to (re)train, or 'all', 'digits', 'fashion'")
     g.add_argument("--network", help="network file (YAML) to train")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--epochs", type=int)
@@ -211,9 +212,11 @@ def main(argv=None):
     try:
         if a.zoo:
             from . import zoo
-            names = zoo.trained() if a.zoo == "all" else [a.zoo]
+            groups = {"all": zoo.trained(), "digits": [n for n in zoo.trained() if n.endswith("_digits")],
+                      "fashion": [n for n in zoo.trained() if n.endswith("_fashion")]}
+            names = groups.get(a.zoo, [a.zoo])
             for n in names:
-                train_zoo(n, a.out, a.epochs, a.seed)
+                train_zoo(n, a.out, a.epochs, a.seed, root=a.root)
         else:
             net = load_network(a.network, weights=False)
             xtr, ytr = datasets.load(a.dataset, "train", root=a.root)
