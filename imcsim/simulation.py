@@ -14,8 +14,9 @@ evaluation, :func:`calibrate_full_scales` runs the network exactly on a *calibra
 sample* (``calibration``: an array of inputs, or a study ``dataset`` spec whose training
 split is used; by default the network's own data set's training split; never the
 evaluation inputs ``x``) of :data:`CALIBRATION_SIZE` inputs, and each layer's full scale
-is the largest count one access produces on that sample (per rail for dual sensing,
-``|BL - BLB|`` for differential), with ideal devices.  The backend receives them through
+is the count that minimizes the squared conversion error (rounding and clipping) of the
+card's ADC over the counts one access produces on that sample (per rail for dual sensing,
+``BL - BLB`` for differential), with ideal devices.  The backend receives them through
 its ``full_scales`` hook; the result's attributes record the sample.
 
 Every run also checks, per layer, that the ADC range and the counts the layer reaches agree
@@ -162,15 +163,37 @@ def _reach(v, h, q):
     return float(a[h > 0].max()), quant
 
 
+def _best_full_scale(card, v, h) -> float:
+    """The full scale M (an integer count, 1 .. the largest count reached) whose conversion
+    error over the count histogram (v, h) is smallest: sum h * (convert(v) - v)^2, the
+    converter's own grid and rounding (``device_models.adc``); ties go to the larger M."""
+    import device_models as dm
+
+    if str(card["adc.range"]) != "calibrated":
+        card = card.replace(**{"adc.range": "calibrated"})
+    peak = _reach(v, h, 1.0)[0]
+    best, best_err = 1.0, np.inf
+    keep = h > 0
+    vv, hh = v[keep].astype(np.float64), h[keep].astype(np.float64)
+    for M in range(1, int(peak) + 1):
+        q = dm.adc.quantizer(card, float(M))
+        err = float(np.sum(hh * (dm.adc.convert(vv, q) - vv) ** 2))
+        if err <= best_err:
+            best, best_err = float(M), err
+    return best
+
+
 def calibrate_full_scales(network, hardware, x_cal) -> dict:
-    """Per-layer ADC full scale for ``adc.range: calibrated``: the largest count one access
-    produces (per rail for dual sensing, ``|BL - BLB|`` for differential; at least 1) over
-    the calibration inputs ``x_cal``, ideal devices.  ``{layer: count}``."""
+    """Per-layer ADC full scale for ``adc.range: calibrated``, from the calibration inputs
+    ``x_cal`` with ideal devices: the histogram of the counts one access produces (per rail
+    for dual sensing, ``BL - BLB`` for differential) is collected per layer, and the full
+    scale is the integer count M that minimizes the squared conversion error (rounding plus
+    clipping) of the card's ADC over that histogram.  ``{layer: M}``."""
     import device_models as dm
 
     card = dm.load_card(hardware)
     net = _load_network(network)
-    return {name: max(1.0, _reach(v, h, 1.0)[0]) for name, (v, h) in _histograms(net, card, x_cal).items()}
+    return {name: _best_full_scale(card, v, h) for name, (v, h) in _histograms(net, card, x_cal).items()}
 
 
 def adc_range_check(network, hardware, x, full_scales: dict | None = None) -> list[str]:
@@ -211,7 +234,7 @@ def adc_range_check(network, hardware, x, full_scales: dict | None = None) -> li
                          f"from a training sample), or adc.range: clip with adc.clip_count: {max(peak, 1.0):g}")
         elif clipped > CLIP_SHARE:
             found.append(f"layer {name!r}: {clipped:.0%} of the conversions clip: {reach} but {adc}; fix: "
-                         f"adc.range: calibrated, or a wider range (adc.clip_count: {peak:g})")
+                         f"adc.range: calibrated (a per-layer reference set from a training sample)")
     return found
 
 
