@@ -42,7 +42,7 @@ RANGE_CHECK_SAMPLE = 128
 #: warn when the 99th percentile of a layer's per-access count falls inside this many ADC codes
 COLLAPSE_CODES = 2
 #: warn when more than this share of a layer's conversions clip at the ADC's range
-CLIP_SHARE = 0.05
+CLIP_SHARE = 0.20
 
 
 class AdcRangeWarning(UserWarning):
