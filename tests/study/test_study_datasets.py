@@ -130,3 +130,20 @@ def test_calibration_uses_the_training_sample_not_the_evaluation_inputs():
     net.predict(x[:5], be)
     assert be.mappings["fc1"].adc_max_count == 7.0
     assert a.attrs["adc_range_warnings"] == "none"
+
+
+def test_clipping_layer_warns():
+    """A layer whose every access sums 64 cells against the +-40 of xnor_sram_65nm clips."""
+    net = networks.model.from_spec({"name": "clipper", "input_shape": [1, 8, 8], "layers": [
+        {"type": "flatten", "name": "f"},
+        {"type": "dense", "name": "fc1", "in": 64, "out": 4, "weights": "binary", "inputs": "binary"},
+        {"type": "batchnorm", "name": "bn"}, {"type": "sign", "name": "s"},
+        {"type": "dense", "name": "fc", "in": 4, "out": 10, "weights": "fp"}]}).init(0)
+    net["fc1"].w_int[:] = 1
+    x, _ = networks.datasets.load("digits", "test", limit=8)     # pixels >= 0: sign gives +1 everywhere
+    found = adc_range_check(net, "xnor_sram_65nm", x)
+    assert len(found) == 1 and found[0].startswith("layer 'fc1': 100% of the conversions clip")
+    assert "reach 64 cells" in found[0] and "adc.range: calibrated" in found[0]
+    card = imcsim.load_hardware("xnor_sram_65nm").replace(**{"adc.range": "calibrated"})
+    assert calibrate_full_scales(net, card, x) == {"fc1": 64.0}
+    assert adc_range_check(net, card, x, {"fc1": 64.0}) == []
