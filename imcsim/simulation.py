@@ -230,7 +230,7 @@ def adc_range_check(network, hardware, x, full_scales: dict | None = None) -> li
         reach = (f"the layer's counts reach {peak:g} cells per access (99 % within {p99:g})")
         if codes <= COLLAPSE_CODES and peak > 0:
             found.append(f"layer {name!r}: {reach} but {adc}: its counts fall inside {codes} code(s), so the "
-                         f"layer's result is close to lost; fix: adc.range: calibrated (a per-layer reference set "
+                         f"conversion keeps almost none of the layer's result; fix: adc.range: calibrated (a per-layer reference set "
                          f"from a training sample), or adc.range: clip with adc.clip_count: {max(peak, 1.0):g}")
         elif clipped > CLIP_SHARE:
             found.append(f"layer {name!r}: {clipped:.0%} of the conversions clip: {reach} but {adc}; fix: "
