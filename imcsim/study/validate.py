@@ -4,55 +4,48 @@ whether each network fits each card, before anything is simulated.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
+from imcsim.engine.mapper import weight_slices
+from imcsim.errors import InputError, bad_input_types
+from imcsim.errors import StudyError
 from imcsim.study.resolve import (
     _dm,
-    _known_cards,
-    _known_networks,
     _looks_like_path,
     _networks,
     _one_line,
     _suggest,
+    resolve_name_or_path,
 )
 from imcsim.study.schema import Point, Study, _show, load_study
 
 
+def _resolve(study: Study, kind: str, value: str, keys: tuple) -> str:
+    try:
+        return resolve_name_or_path(kind, value, study.base_dir)
+    except StudyError as exc:
+        raise study.error(exc.message, *keys) from None
+
+
 def _check_network(study: Study, value: str, keys: tuple):
-    ref = study.resolved_network(value)
+    ref = _resolve(study, "network", value, keys)
     if _looks_like_path(value):
-        if not Path(ref).is_file():
-            raise study.error(f"network file not found: {ref}", *keys)
         try:
             return _networks().load_network(ref)
-        except Exception as exc:
+        except (*bad_input_types(), OSError) as exc:
             raise study.error(f"cannot load network file: {_one_line(exc)}", *keys) from None
-    known = _known_networks()
-    if value not in known:
-        hint = _suggest(value, known)
-        raise study.error(f"unknown network {value!r}" + (f"; {hint}" if hint else ""), *keys)
     try:
         return _networks().zoo.load(value)
-    except Exception as exc:
+    except (*bad_input_types(), OSError) as exc:
         raise study.error(f"cannot load network {value!r}: {_one_line(exc)}", *keys) from None
 
 
 def _check_card(study: Study, value: str, keys: tuple):
-    ref = study.resolved_hardware(value)
-    if _looks_like_path(value):
-        if not Path(ref).is_file():
-            raise study.error(f"card file not found: {ref}", *keys)
-    else:
-        known = _known_cards()
-        if value not in known:
-            hint = _suggest(value, known)
-            raise study.error(f"unknown card {value!r}" + (f"; {hint}" if hint else ""),
-                              *keys)
+    ref = _resolve(study, "card", value, keys)
     try:
         return _dm().load_card(ref)
-    except Exception as exc:
+    except (*bad_input_types(), OSError) as exc:
         raise study.error(f"cannot load card: {_one_line(exc)}", *keys) from None
 
 
@@ -80,23 +73,19 @@ def _card_has(card, path: str) -> bool:
 def _check_overrides(study: Study, card, overrides: dict, card_label: str):
     for path in overrides:
         if not _card_has(card, path):
-            hint = ""
-            try:
-                paths = [row[0] for row in _dm().parameter_table()]
-                hint = _suggest(path, paths)
-                hint = f"; {hint}" if hint.startswith("did") else ""
-            except Exception:
-                pass
+            paths = [row[0] for row in _dm().parameter_table()]
+            hint = _suggest(path, paths)
+            hint = f"; {hint}" if hint.startswith("did") else ""
             raise study.error(f"card {card_label!r} has no parameter {path!r}{hint}",
                               *_path_keys(study, path))
     try:
         return card.replace(**overrides) if overrides else card
-    except Exception as exc:
+    except bad_input_types() as exc:
         # find the culprit: replace one at a time
         for path, value in overrides.items():
             try:
                 card.replace(**{path: value})
-            except Exception as exc1:
+            except bad_input_types() as exc1:
                 raise study.error(f"{_show(value)} rejected: {_one_line(exc1)}",
                                   *_path_keys(study, path)) from None
         keys = ", ".join(f"{k}={_show(v)}" for k, v in overrides.items()
@@ -143,12 +132,8 @@ def _check_dataset(study: Study):
             x, y = _networks().datasets.load_arrays(ds["path"], ds.get("x", "x"), ds.get("y", "y"), limit=1)
         else:
             x, y = _networks().datasets.load(ds["name"], split=ds["split"], limit=1, root=ds.get("root"))
-    except Exception as exc:
-        names = []
-        try:
-            names = list(_networks().datasets.list())
-        except Exception:
-            pass
+    except (*bad_input_types(), OSError) as exc:
+        names = list(_networks().datasets.list())
         keys: tuple = ("dataset",)
         hint = ""
         if ds.get("path"):
@@ -161,13 +146,10 @@ def _check_dataset(study: Study):
             keys = ("dataset", "name")
             hint = _suggest(ds["name"], names)
         else:
-            try:
-                if ds["split"] not in _networks().datasets.info(ds["name"]).splits:
-                    keys = ("dataset", "split")
-                elif ds.get("root"):
-                    keys = ("dataset", "root")
-            except Exception:
-                pass
+            if ds["split"] not in _networks().datasets.info(ds["name"]).splits:
+                keys = ("dataset", "split")
+            elif ds.get("root"):
+                keys = ("dataset", "root")
         raise study.error(f"cannot load {_dataset_label(ds)}: "
                           f"{_one_line(exc)}" + (f"; {hint}" if hint else ""),
                           *keys) from None
@@ -177,12 +159,12 @@ def _check_dataset(study: Study):
 
 def _check_calibration(study: Study, cards: list):
     """``adc.range: calibrated`` has a training sample to calibrate on."""
-    if not any(_get(c, "adc.range") == "calibrated" for c in cards):
+    if not any(c["adc.range"] == "calibrated" for c in cards):
         return
     ds = study.dataset
     try:
         _networks().datasets.calibration_sample(ds, 1)
-    except Exception as exc:
+    except (*bad_input_types(), OSError) as exc:
         keys = ("dataset", "calibration_x") if ds.get("path") and ds.get("calibration_x") else ("dataset",)
         raise study.error(f"adc.range: calibrated calibrates on a training sample, which cannot be "
                           f"loaded: {_one_line(exc)}", *keys) from None
@@ -197,11 +179,9 @@ def range_warnings(study: Study, nets: dict, points_cards: list) -> list[str]:
     """Per-layer ADC range findings (see :func:`imcsim.simulation.adc_range_check`) for each
     distinct (network, ADC configuration) of the study, on the first inputs of its data set;
     each line names the point(s).  ``calibrated`` ranges are set from data and not checked."""
-    try:
-        from imcsim.simulation import RANGE_CHECK_SAMPLE, adc_range_check
-        from imcsim.study.resolve import _dataset_cached
-    except Exception:  # engine not importable: the run will say
-        return []
+    from imcsim.simulation import RANGE_CHECK_SAMPLE, adc_range_check
+    from imcsim.study.resolve import _dataset_cached
+
     ds = study.dataset
     extra = {k: ds[k] for k in ("root", "path", "x", "y") if ds.get(k) is not None}
     x, _ = _dataset_cached(ds["name"], ds["split"], ds["limit"], **extra)
@@ -209,48 +189,31 @@ def range_warnings(study: Study, nets: dict, points_cards: list) -> list[str]:
     seen: dict = {}
     out = []
     for p, nw, card in points_cards:
-        if _get(card, "adc.range") == "calibrated":
+        if card["adc.range"] == "calibrated":
             continue
-        key = (nw,) + tuple(_get(card, k) for k in _RANGE_KEYS)
+        key = (nw,) + tuple(card[k] for k in _RANGE_KEYS)
         if key in seen:
             continue
         seen[key] = True
         try:
             found = adc_range_check(nets[nw], card, x)
-        except Exception:
-            continue            # the run reports what cannot be simulated
+        except bad_input_types():
+            continue            # the run reports what cannot be simulated, with its point
         where = f"point {p.label()}: " if p.label() else ""
         out += [f"{study.file or 'study'}: {where}network {nw!r} on {card.name}: {m}" for m in found]
     return out
 
 
-def _get(card, path):
-    try:
-        return card[path]
-    except Exception:
-        return None
-
-
 def _check_fits(study: Study, net, net_name: str, card, card_name: str, point: Point):
     """The network's quantized weights can be stored in the card's cells (an XNOR cell
     holds only -1/+1), checked on the weights themselves, without simulating."""
-    try:
-        from imcsim.engine.mapper import weight_slices
-        from imcsim.errors import InputError
-    except Exception:  # engine not importable: the run will say
-        return
-    kind = _get(card, "cell.kind")
-    try:
-        layers = list(net.quantized_layers())
-    except Exception:
-        return
-    for layer in layers:
-        w = getattr(layer, "w_int", None)
+    kind = card["cell.kind"]
+    for layer in net.quantized_layers():
+        w = layer.weight_matrix()
         if w is None:
             continue
-        w = np.asarray(w)
         try:
-            weight_slices(w.reshape(w.shape[0], -1), kind)
+            weight_slices(np.asarray(w), kind)
         except InputError as exc:
             swept = [k for k in ("network", "hardware", "cell.kind")
                      if any(k in d.members for d in study.dims)]
@@ -258,7 +221,7 @@ def _check_fits(study: Study, net, net_name: str, card, card_name: str, point: P
             keys = _path_keys(study, swept[0]) if swept else ("hardware",)
             raise study.error(
                 f"network {net_name!r} cannot run on card {card_name!r}{where}: layer "
-                f"{getattr(layer, 'name', '?')!r} has weights the {kind} cells cannot hold "
+                f"{layer.name!r} has weights the {kind} cells cannot hold "
                 f"({_one_line(exc)})", *keys) from None
 
 
@@ -267,24 +230,18 @@ def _check_networks_run(study: Study, nets: dict):
     nd = next((d for d in study.dims if "network" in d.members), None)
     for name, net in nets.items():
         keys = _path_keys(study, "network") if nd else ("network",)
-        if getattr(net, "has_weights", True) is False:
-            try:
-                trained = list(_networks().zoo.trained())
-            except Exception:
-                trained = []
+        if not net.has_weights:
+            trained = list(_networks().zoo.trained())
             raise study.error(
                 f"network {name!r} has no trained weights (a workload-only entry: layer "
                 "shapes for energy estimates); a study simulates accuracy and needs a trained "
                 "network" + (f", e.g. {', '.join(trained)}" if trained else ""), *keys)
-        try:
-            if study.dataset.get("path"):
-                ds = study.dataset
-                shape = tuple(_networks().datasets.load_arrays(ds["path"], ds["x"], ds["y"], limit=1)[0].shape[1:])
-            else:
-                shape = tuple(_networks().datasets.info(study.dataset["name"]).shape)
-        except Exception:
-            continue
-        want = tuple(getattr(net, "input_shape", shape) or shape)
+        ds = study.dataset
+        if ds.get("path"):
+            shape = tuple(_networks().datasets.load_arrays(ds["path"], ds["x"], ds["y"], limit=1)[0].shape[1:])
+        else:
+            shape = tuple(_networks().datasets.info(ds["name"]).shape)
+        want = tuple(net.input_shape or shape)
         if int(np.prod(want)) != int(np.prod(shape)):
             raise study.error(
                 f"network {name!r} takes inputs of shape {want}, dataset "
@@ -343,7 +300,7 @@ def validate_study(source, *, check_output_dir: bool = True, out_dir=None,
         nw = p.values.get("network", study.network)
         card = _check_overrides(study, cards[hw], p.overrides, hw)
         points_cards.append((p, nw, card))
-        key = (nw, hw, _get(card, "cell.kind"), _get(card, "adc.sensing"))
+        key = (nw, hw, card["cell.kind"], card["adc.sensing"])
         if key not in seen:
             seen.add(key)
             _check_fits(study, nets[nw], nw, card, hw, p)
