@@ -78,6 +78,11 @@ def _rms(sums) -> float:
 
 
 # --------------------------------------------------------------------------- count statistics
+def _require_network(network):
+    from imcsim import results
+    return results.require_network(network)
+
+
 class _Recorder:
     """An exact backend that keeps the integer operands of every layer's calls."""
 
@@ -182,7 +187,7 @@ def calibrate_full_scales(network, hardware, x_cal) -> dict:
     import device_models as dm
 
     card = dm.load_card(hardware)
-    net = _load_network(network)
+    net = _require_network(network)
     return {name: _best_full_scale(card, v, h) for name, (v, h) in _histograms(net, card, x_cal).items()}
 
 
@@ -195,7 +200,7 @@ def adc_range_check(network, hardware, x, full_scales: dict | None = None) -> li
     card = dm.load_card(hardware)
     if str(card["chip.architecture"]) != "imc":
         return []
-    net = _load_network(network)
+    net = _require_network(network)
     rng = str(card["adc.range"])
     L = int(card["tile.rows_per_access"])
     diff = str(card["adc.sensing"]) == "differential"
