@@ -226,7 +226,7 @@ def adc_range_check(network, hardware, x, full_scales: dict | None = None) -> li
         if codes <= COLLAPSE_CODES and peak > 0:
             found.append(f"layer {name!r}: {reach} but {adc}: its counts fall inside {codes} code(s), so the "
                          f"conversion keeps almost none of the layer's result; fix: adc.range: calibrated (a per-layer reference set "
-                         f"from a training sample), or adc.range: clip with adc.clip_count: {max(peak, 1.0):g}")
+                         f"from a training sample), or adc.range: clip with adc.clip_count: {max(p99, 1.0):g}")
         elif clipped > CLIP_SHARE:
             found.append(f"layer {name!r}: {clipped:.0%} of the conversions clip: {reach} but {adc}; fix: "
                          f"adc.range: calibrated (a per-layer reference set from a training sample)")
