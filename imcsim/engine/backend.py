@@ -358,6 +358,8 @@ class ImcBackend:
         ev.accesses += acc * m.col_tiles
         ev.active_wordlines += float(active_rows.sum()) * m.col_tiles
         ev.discharges += float(active_rows.astype(np.float64) @ st.nnz_rows)
+        if self.tile.cell_kind == "xnor":
+            ev.divider_load += _divider_load(enc.planes_of(x), st.w_cols, m.groups)
         # a rail is precharged again only after an access that fired a wordline of its
         # group: with no wordline fired no cell can discharge and the bitline keeps its charge
         ev.precharges += float(active_groups.sum()) * NS * m.rails
@@ -367,6 +369,24 @@ class ImcBackend:
         ev.output_bits += b * m.N * st.out_bits
         ev.interconnect_bits += b * m.row_tiles * NS * st.psum_bits
         return y
+
+
+def _divider_load(planes: np.ndarray, w_cols: np.ndarray, groups: np.ndarray) -> float:
+    """Sum over accesses and columns of n*m/(n+m): n cells pull the bitline one way, m the
+    other (a resistive divider's static current is proportional to it). Ideal cells, from
+    the input planes (P, B, K) and the cell values (K, NS)."""
+    P, B, K = planes.shape
+    a_pos = (planes == 1).reshape(P * B, K).astype(np.float32)
+    a_neg = (planes == -1).reshape(P * B, K).astype(np.float32)
+    wp = (w_cols == 1).astype(np.float32)
+    wn = (w_cols == -1).astype(np.float32)
+    total = 0.0
+    for s, e, _ in groups:
+        n = a_pos[:, s:e] @ wp[s:e] + a_neg[:, s:e] @ wn[s:e]
+        k = a_pos[:, s:e] @ wn[s:e] + a_neg[:, s:e] @ wp[s:e]
+        tot = n + k
+        total += float(np.divide(n * k, tot, out=np.zeros_like(tot), where=tot > 0).sum(dtype=np.float64))
+    return total
 
 
 def _tables(w_cols: np.ndarray, g, groups: np.ndarray, has_neg: bool, popcount: bool) -> dict:
