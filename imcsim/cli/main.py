@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=fmt, epilog=INFO_EPILOG,
                          description="Peak TOPS, TOPS/W, TOPS/mm2 and area of a card.")
     inf.add_argument("card", metavar="CARD", help="card name or path to a card YAML file")
+    inf.add_argument("--json", action="store_true",
+                     help="print the card's figures against its paper's as JSON")
 
     b = sub.add_parser("bench", help="performance benchmarks", formatter_class=fmt,
                        epilog=BENCH_EPILOG, add_help=False,
@@ -256,6 +258,13 @@ def _cmd_info(a) -> int:
         hint = _suggest(ref, device_models.list_cards())
         raise StudyError(f"unknown card {ref!r}" + (f"; {hint}" if hint else ""), ref, "CARD")
     card = device_models.load_card(ref)
+    if a.json:
+        import json
+
+        from imcsim.cli.info import validation_figures
+
+        print(json.dumps(validation_figures(card), indent=2))
+        return EXIT_OK
     from imcsim.cli.info import format_info
 
     print(format_info(card))
