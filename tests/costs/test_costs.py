@@ -353,3 +353,44 @@ def test_more_tiles_never_slow_a_network_down(shapes, extra, pipeline, batch):
     assert b.batch_time_ns <= a.batch_time_ns + 1e-9
     assert b.tiles_used <= more["chip.tiles"]
     assert sum(sum(L.energy_pj.values()) for L in b.layers) == pytest.approx(b.energy_pj)
+
+
+# ------------------------------------------------------------------------- XNOR divider
+def test_xnor_divider_energy_follows_how_many_cells_pull_each_way():
+    # issue 10 item 9: a resistive divider draws I n m / (n + m); the engine counts it
+    from imcsim.engine import ImcBackend
+
+    rng = np.random.default_rng(3)
+    K, N = 256, 64
+    w = rng.choice([-1, 1], size=(K, N))
+    agree = np.sign(w[:, 0])[None, :].repeat(2, 0)          # every cell of column 0 agrees
+    x = np.vstack([agree, rng.choice([-1, 1], size=(6, K))])
+    be = ImcBackend(XNOR, seed=0)
+    be.matmul(x, w, encoding="binary", layer="l")
+    ev = be.events["l"]
+    # brute force: n = cells pulling one way, m the other, per vector and column
+    n = (x[:, :, None] * w[None] > 0).sum(1).astype(float)
+    m = K - n
+    expect = (n * m / K).sum()
+    assert ev.divider_load == pytest.approx(expect, rel=1e-6)
+    # the all-agreeing column draws no static current; a balanced one the most
+    assert (n[:2, 0] * m[:2, 0]).sum() == 0
+    e = energy.dynamic_energy(ev, XNOR)["bitline"]
+    assert e == pytest.approx(ev.precharges * XNOR["bitline.precharge_energy_pj"]
+                              + ev.divider_load * XNOR["bitline.divider_energy_pj"])
+    # and ternary cells (a precharged bitline) count no divider load
+    be2 = ImcBackend(TIM, seed=0)
+    be2.matmul(x[:, :256], rng.integers(-1, 2, size=(256, 8)), layer="t")
+    assert be2.events["t"].divider_load == 0
+
+
+def test_sar_dac_energy_is_the_conventional_switching_sum():
+    from device_models import adc_cost
+
+    # Ginsburg and Chandrakasan (JSSC 2007): 1363.3 C Vref^2 for a 10-bit conventional array
+    assert adc_cost.sar_dac_energy_pj(10, 1.0, 1.0) == pytest.approx(1.3633, rel=1e-4)
+    # one bit: one decision of half the array, 2^(1+1-2) (2 - 1) = 1 C V^2
+    assert adc_cost.sar_dac_energy_pj(1, 2.0, 0.5) == pytest.approx(2.0 * 0.25e-3)
+    # a flash has levels - 1 comparators; the XNOR card's 11-level flash has 10
+    assert adc_cost.flash_energy_pj(11, 4, 1.0, 0.0, 0.0) == pytest.approx(10e-3)
+    assert adc_cost.converted_levels(XNOR) == 11
