@@ -374,18 +374,23 @@ class ImcBackend:
 def _divider_load(planes: np.ndarray, w_cols: np.ndarray, groups: np.ndarray) -> float:
     """Sum over accesses and columns of n*m/(n+m): n cells pull the bitline one way, m the
     other (a resistive divider's static current is proportional to it). Ideal cells, from
-    the input planes (P, B, K) and the cell values (K, NS)."""
+    the input planes (P, B, K) and the cell values (K, NS) in {-1, 0, 1}: with
+    t = n + m (conducting cells) and d = n - m (the exact group sum),
+    n*m/(n+m) = (t^2 - d^2) / (4 t)."""
     P, B, K = planes.shape
-    a_pos = (planes == 1).reshape(P * B, K).astype(np.float32)
-    a_neg = (planes == -1).reshape(P * B, K).astype(np.float32)
-    wp = (w_cols == 1).astype(np.float32)
-    wn = (w_cols == -1).astype(np.float32)
+    a = planes.reshape(P * B, K).astype(np.float32)
+    w = w_cols.astype(np.float32)
+    dense = bool(np.all(w_cols != 0))   # xnor cells: every cell of a driven row conducts
     total = 0.0
     for s, e, _ in groups:
-        n = a_pos[:, s:e] @ wp[s:e] + a_neg[:, s:e] @ wn[s:e]
-        k = a_pos[:, s:e] @ wn[s:e] + a_neg[:, s:e] @ wp[s:e]
-        tot = n + k
-        total += float(np.divide(n * k, tot, out=np.zeros_like(tot), where=tot > 0).sum(dtype=np.float64))
+        d2 = np.square(a[:, s:e] @ w[s:e], dtype=np.float64)
+        if dense:                         # t is the same for every column of the group
+            t = np.abs(a[:, s:e]).sum(axis=1, dtype=np.float64)
+            q = t * t * w.shape[1] - d2.sum(axis=1)
+        else:
+            t = (np.abs(a[:, s:e]) @ np.abs(w[s:e])).astype(np.float64)
+            q = t * t - d2
+        total += float(np.divide(q, 4.0 * t, out=np.zeros_like(q), where=t > 0).sum())
     return total
 
 

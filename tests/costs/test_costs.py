@@ -394,3 +394,19 @@ def test_sar_dac_energy_is_the_conventional_switching_sum():
     # a flash has levels - 1 comparators; the XNOR card's 11-level flash has 10
     assert adc_cost.flash_energy_pj(11, 4, 1.0, 0.0, 0.0) == pytest.approx(10e-3)
     assert adc_cost.converted_levels(XNOR) == 11
+
+
+def test_estimated_divider_load_matches_the_engine_on_random_binary_data():
+    from imcsim.engine import ImcBackend
+
+    rng = np.random.default_rng(5)
+    K, N, B = 300, 40, 300
+    x = rng.choice([-1, 1], size=(B, K))
+    w = rng.choice([-1, 1], size=(K, N))
+    be = ImcBackend(XNOR, seed=0)
+    be.matmul(x, w, encoding="binary", layer="l")
+    got = be.events["l"].divider_load / B
+    est, _ = energy.estimate_events(XNOR, K=K, N=N, input_density=1.0, weight_density=1.0)
+    # groups of 256 and 44 rows: (255 + 43) / 4 per column
+    assert est["divider_load"] == pytest.approx(N * (255 + 43) / 4)
+    assert got == pytest.approx(est["divider_load"], rel=0.03)
