@@ -114,3 +114,20 @@ def test_info_json_prints_the_figures():
     assert (f["name"], f["unit"], f["paper"], f["kind"]) == ("tops_per_watt", "TOPS/W", 403.0,
                                                              "prediction")
     assert f["source"].startswith("paper:")
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda f: f.update(name="tops_per_joule"), r"paper_figures\[0\]\.name: expected one of"),
+    (lambda f: f.update(unit="GOPS"), r"paper_figures\[0\]\.unit: expected 'TOPS/W'"),
+    (lambda f: f.update(value=-3), r"paper_figures\[0\]\.value: expected a number > 0"),
+    (lambda f: f.update(source="a slide"), r"paper_figures\[0\]\.source: expected a source"),
+    (lambda f: f.update(kind="guess"), r"paper_figures\[0\]\.kind: expected prediction or fitted"),
+])
+def test_bad_paper_figures_are_one_line_card_errors(mutate, match):
+    import yaml
+
+    data = yaml.safe_load(Path(dm.load_card("xnor_sram_65nm").path).read_text())
+    mutate(data["paper_figures"][0])
+    with pytest.raises(dm.CardError, match=match) as ei:
+        dm.card_from_dict(data, "xnor_sram_65nm.yaml")
+    assert "\n" not in str(ei.value)
