@@ -97,10 +97,13 @@ def format_info(card) -> str:
         lines.append(s)
     if rng is not None:
         lo, hi = (figure_value(rng[0], "tops_per_watt"), figure_value(rng[1], "tops_per_watt"))
-        lines.append(
-            f"  the paper does not state its data statistics: TOPS/W {min(lo, hi):.4g} to "
-            f"{max(lo, hi):.4g} over input and weight densities "
-            f"{float(_v(card, 'peak.density_low')):g} to {float(_v(card, 'peak.density_high')):g}")
+        what = "input densities" if str(_v(card, "cell.kind")) == "xnor" else \
+            "input and weight densities"
+        lines += textwrap.wrap(
+            f"the paper does not state its data statistics: TOPS/W {min(lo, hi):.4g} to "
+            f"{max(lo, hi):.4g} over {what} "
+            f"{float(_v(card, 'peak.density_low')):g} to {float(_v(card, 'peak.density_high')):g}",
+            88, initial_indent="  ", subsequent_indent="    ")
     for f in paper:
         lines += textwrap.wrap(f"{f['name']}: {f['source']}"
                                + (f" ({f['conditions']})" if f["conditions"] else ""), 88,
