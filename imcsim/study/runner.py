@@ -271,6 +271,9 @@ def assemble(study: Study, digest: str | None = None):
     result.attrs["study"] = study.name
     result.attrs["study_text"] = study.text
     result.attrs["study_file"] = str(study.file)
+    from imcsim.study.provenance import provenance
+
+    result.attrs.update(provenance(study))
     result.attrs["study_hash"] = digest
     result.attrs["seed"] = int(study.seed)
     result.attrs["trials"] = int(study.trials)
