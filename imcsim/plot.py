@@ -829,3 +829,33 @@ def plot(ds, kind: str, path, select: dict | None = None, *, fmt: str | None = N
     finally:
         plt.close(fig)
     return path
+
+
+def figure_bytes(ds, kind: str, fmt: str = "png", dpi: int = 150,
+                 select: dict | None = None, options: dict | None = None) -> bytes:
+    """Plot ``kind`` of ``ds`` as the bytes of a ``fmt`` file (for embedding)."""
+    import io
+
+    fmt = _format_of(Path("figure." + fmt), None)
+    fig = render(ds, kind, select, options)
+    plt = _plt()
+    import matplotlib
+
+    try:
+        buf = io.BytesIO()
+        with matplotlib.rc_context(_RC):
+            fig.savefig(buf, dpi=dpi, format=fmt)
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def figures_for_report(ds, fmt: str = "png", dpi: int = 150) -> list[tuple[str, bytes]]:
+    """``(kind, bytes)`` of every kind that fits ``ds``, in :data:`KINDS` order."""
+    out = []
+    for kind in KINDS:
+        try:
+            out.append((kind, figure_bytes(ds, kind, fmt, dpi)))
+        except PlotDoesNotFit:
+            continue
+    return out

@@ -11,7 +11,9 @@ _NAMES = {
     "netcdf": ("write_netcdf", "read_netcdf"),
     "pareto": ("front_mask", "pareto_mask", "pareto_front"),
     "summary": ("summary_table",),
-    "labels": ("format_value",),
+    "labels": ("format_value", "parameter_role"),
+    "report": ("point_table", "layer_table", "format_table", "tables_text", "html_report",
+               "write_html"),
 }
 _WHERE = {name: mod for mod, names in _NAMES.items() for name in names}
 

@@ -79,6 +79,16 @@ def dataset_folder(study) -> str:
         return ""
 
 
+def _command_line() -> str:
+    """The command that made the result, as typed (``python -m imcsim.cli`` for the module)."""
+    if not sys.argv or not sys.argv[0]:
+        return ""
+    a0 = Path(sys.argv[0])
+    prog = ("python -m imcsim.cli" if a0.name == "__main__.py" and a0.parent.name == "cli"
+            else a0.name)
+    return " ".join([prog, shlex.join(sys.argv[1:])]).strip()
+
+
 def provenance(study) -> dict:
     """Attributes for the result of ``study`` (all plain strings and numbers)."""
     nets = [study.network] + [v for d in study.dims for v in d.members.get("network", [])]
@@ -113,7 +123,7 @@ def provenance(study) -> dict:
         "dataset_folder": dataset_folder(study),
         "dataset_sha256": data_hash,
         "versions": json.dumps(versions()),
-        "command_line": shlex.join([Path(sys.argv[0]).name] + sys.argv[1:]) if sys.argv else "",
+        "command_line": _command_line(),
         "created": now.isoformat(),
         "host_platform": platform.platform(),
     }

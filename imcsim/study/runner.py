@@ -237,10 +237,11 @@ def _draw_plots(study, result, stream, verbose=True):
         return
     from imcsim import plot
 
+    fmt = study.outputs.get("format", "png")
     for kind in kinds:
-        path = study.output_dir() / f"{study.name}_{kind}.png"
+        path = study.output_dir() / f"{study.name}_{kind}.{fmt}"
         try:
-            plot.plot(result, kind, path)
+            plot.plot(result, kind, path, fmt=fmt, dpi=study.outputs.get("dpi"))
         except plot.PlotError as exc:
             print(f"imcsim: skipped plot {kind}: {exc}", file=stream)
             continue
