@@ -41,7 +41,7 @@ __all__ = ["KINDS", "FORMATS", "PlotError", "PlotDoesNotFit", "plot", "open_resu
            "render"]
 
 KINDS = ("pareto", "energy_breakdown", "accuracy_heatmap", "accuracy_vs_param",
-         "latency_vs_param", "throughput_vs_param", "tops_per_watt_vs_param",
+         "energy_vs_param", "latency_vs_param", "throughput_vs_param", "tops_per_watt_vs_param",
          "area_vs_param", "accuracy_vs_energy")
 
 #: file formats by suffix
@@ -189,6 +189,29 @@ def _point_values(ds, dims) -> list[list[str]]:
             for pos in np.ndindex(*[ds.sizes[d] for d in dims])]
 
 
+#: unit ladders: base unit -> [(factor from base, unit)] from small to large
+_UNITS = {"pJ": [(1.0, "pJ"), (1e3, "nJ"), (1e6, "µJ"), (1e9, "mJ")],
+          "ns": [(1.0, "ns"), (1e3, "µs"), (1e6, "ms"), (1e9, "s")]}
+
+
+def _scale(values, unit: str) -> tuple[float, str]:
+    """(divisor, unit) that keeps the largest of ``values`` below 1000 in that unit."""
+    v = np.asarray(values, float)
+    top = float(np.nanmax(np.abs(v))) if v.size and np.isfinite(v).any() else 0.0
+    best = _UNITS[unit][0]
+    for f, u in _UNITS[unit]:
+        if top >= f:
+            best = (f, u)
+    return best
+
+
+def _need_accuracy(ds, kind):
+    _require(ds, "accuracy")
+    if not np.isfinite(np.asarray(ds["accuracy"].values, float)).any():
+        raise PlotDoesNotFit(f"{kind} needs accuracy; this result has none (a cost-only "
+                             "study of workload-only networks); try energy_vs_param")
+
+
 def _require(ds, *names):
     for n in names:
         if n not in ds.variables:
@@ -289,13 +312,21 @@ def _reference_lines(ax, ds, horizontal=True):
                                                    label=lab, zorder=1)
 
 
+def _count(ds, path) -> int:
+    for d in sweep_dims(ds):
+        if path in _member_paths(ds, d) or path in _extra_coords(ds, d):
+            c = path if path in ds.coords else d
+            return len({_fmt(v) for v in ds[c].values})
+    return 0
+
+
 def _network_card(ds) -> str:
     net = ds.attrs.get("network")
-    if not net:
-        net = "networks as swept" if "network" in _all_members(ds) else ""
+    if not net and _count(ds, "network"):
+        net = f"{_count(ds, 'network')} networks"
     hw = ds.attrs.get("hardware_name", "")
-    if "hardware" in _all_members(ds) and "," in str(hw):
-        hw = "cards as swept"
+    if _count(ds, "hardware") > 1:
+        hw = f"{_count(ds, 'hardware')} cards"
     if net and hw:
         return f"{net} on {hw}"
     return net or hw
@@ -313,7 +344,8 @@ def _title(ax_or_fig, ds, what: str, sup=False, extra: str = ""):
     where = _network_card(ds)
     study = ds.attrs.get("study", "")
     first = what + (f": {where}" if where else "")
-    second = "; ".join(t for t in ((f"study {study}" if study else ""), extra) if t)
+    est = "estimated from layer shapes" if ds.attrs.get("estimate") else ""
+    second = "; ".join(t for t in ((f"study {study}" if study else ""), est, extra) if t)
     text = first + (f"\n({second})" if second else "")
     if sup:
         ax_or_fig.suptitle(text)
@@ -323,6 +355,7 @@ def _title(ax_or_fig, ds, what: str, sup=False, extra: str = ""):
 
 # --------------------------------------------------------------------------- kinds
 def _pareto(ds, fig, opts):
+    _need_accuracy(ds, "pareto")
     dd, cd = design_dims(ds), condition_dims(ds)
     if not dd:
         raise PlotDoesNotFit(
@@ -479,38 +512,48 @@ def _energy_breakdown(ds, fig, opts):
     arr = np.nan_to_num(arr)
     used = [j for j in range(len(comps)) if np.any(arr[:, j] > 0)]
     npts = int(np.prod([ds.sizes[d] for d in dims])) if dims else 1
-    ax1 = fig.add_subplot(1, 2 if npts > 1 else 1, 1)
+    tot = e.sum("layer", min_count=1).transpose(*dims, "component") if npts > 1 else None
+    tarr = (np.nan_to_num(np.asarray(tot.values, dtype=float).reshape(npts, len(comps)))
+            if tot is not None else None)
+    f1, u1 = _scale(arr.sum(axis=1), "pJ")
+    if npts > 1:
+        gs = fig.add_gridspec(1, 2, width_ratios=[1, 1.5])
+        ax1 = fig.add_subplot(gs[0, 0])
+    else:
+        ax1 = fig.add_subplot(111)
     arch = _architectures(ds, sel)
-    _stack_bars(ax1, np.arange(len(layers)), arr, used, comps, colors, arch, log)
-    ax1.set_xticks(np.arange(len(layers)), layers, rotation=30, ha="right")
-    ax1.set_ylabel("energy per inference [pJ]")
+    _stack_bars(ax1, np.arange(len(layers)), arr / f1, used, comps, colors, arch, log)
+    ax1.set_xticks(np.arange(len(layers)), layers, rotation=30 if len(layers) > 4 else 0,
+                   ha="right" if len(layers) > 4 else "center")
+    ax1.set_ylabel(f"energy per inference [{u1}]")
     where = ", ".join(f"{c}={_fmt(ds[c].values[i])}" for d, i in sel.items()
                       for c in _shown_members(ds, d))
     import textwrap
 
-    ax1.set_title("\n".join(textwrap.wrap("per layer" + (f" at {where}" if where else ""), 48))
+    ax1.set_title("\n".join(textwrap.wrap("per layer" + (f" at {where}" if where else ""), 44))
                   + f"\n({rule})", fontsize=SMALL_PT)
     ax1.grid(True, axis="y", alpha=0.3)
+    legend_ax = ax1
     if npts > 1:
-        ax2 = fig.add_subplot(1, 2, 2)
-        tot = e.sum("layer", min_count=1).transpose(*dims, "component")
-        tarr = np.nan_to_num(np.asarray(tot.values, dtype=float).reshape(npts, len(comps)))
+        ax2 = fig.add_subplot(gs[0, 1])
         used2 = [j for j in range(len(comps)) if np.any(tarr[:, j] > 0)]
-        all_arch = _architectures(ds)
-        _stack_bars(ax2, np.arange(npts), tarr, used2, comps, colors, all_arch, log)
+        f2, u2 = _scale(tarr.sum(axis=1), "pJ")
+        _stack_bars(ax2, np.arange(npts), tarr / f2, used2, comps, colors, _architectures(ds),
+                    log)
         if npts <= 40:
             ticks = [" / ".join(vals) for vals in _point_values(ds, dims)]
-            rot = 60 if max(len(t) for t in ticks) > 4 else 0
-            ax2.set_xticks(np.arange(npts), ticks, rotation=rot, ha="right" if rot else "center",
-                           fontsize=SMALL_PT)
+            long = max(len(t) for t in ticks) > 4
+            ax2.set_xticks(np.arange(npts), ticks, rotation=45 if long else 0,
+                           ha="right" if long else "center", fontsize=SMALL_PT)
             ax2.set_xlabel(_labels().axis_label([c for d in dims for c in _shown_members(ds, d)],
                                                 width=60))
-        ax2.set_ylabel("energy per inference [pJ]")
+        ax2.set_ylabel(f"energy per inference [{u2}]")
         ax2.set_title("total per point", fontsize=SMALL_PT)
         ax2.grid(True, axis="y", alpha=0.3)
-        ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-    else:
-        ax1.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        legend_ax = ax2
+    handles, labs = legend_ax.get_legend_handles_labels()
+    fig.legend(handles, labs, loc="outside lower center", ncol=min(4, len(labs)),
+               frameon=False)
     _title(fig, ds, "energy breakdown by component", sup=True)
 
 
@@ -531,6 +574,7 @@ def _stack_bars(ax, x, arr, used, comps, colors, arch, log):
 
 
 def _accuracy_heatmap(ds, fig, opts):
+    _need_accuracy(ds, "accuracy_heatmap")
     dims = _varying(ds)
     if len(dims) != 2:
         raise PlotDoesNotFit("accuracy_heatmap needs exactly two swept parameters with more "
@@ -597,6 +641,7 @@ def _order_dims(ds, dims):
 
 
 def _accuracy_vs_param(ds, fig, opts):
+    _need_accuracy(ds, "accuracy_vs_param")
     dims = _varying(ds)
     if len(dims) not in (1, 2):
         raise PlotDoesNotFit("accuracy_vs_param needs one or two swept parameters with more "
@@ -629,6 +674,7 @@ def _accuracy_vs_param(ds, fig, opts):
 
 #: cost kinds: kind -> (variable, axis label, title word)
 _COSTS = {
+    "energy_vs_param": ("energy_total", "energy per inference [pJ]", "energy"),
     "latency_vs_param": ("latency_end_to_end", "latency per inference [ns]", "latency"),
     "throughput_vs_param": ("throughput", "throughput [inferences/s]", "throughput"),
     "tops_per_watt_vs_param": ("tops_per_watt", "achieved TOPS/W", "energy efficiency"),
@@ -662,12 +708,14 @@ def _cost_vs_param(kind):
         x, cat = _x_axis(ds, xd)
         ax = fig.add_subplot(111)
         styles = ["-", "--"]
+        base = "ns" if "latency" in var else "pJ" if "energy" in var else ""
+        f, unit = _scale(np.asarray(sub[name].values, float), base) if base else (1.0, "")
         for s, (vname, what) in enumerate(series):
-            vals = np.asarray(_over(sub[vname], dims).values, float)
-            mk = "o" if cat else "o" + styles[s]
+            vals = np.asarray(_over(sub[vname], dims).values, float) / f
+            mk = "os"[s] + ("" if cat else styles[s])
             if len(dims) == 1:
-                ax.plot(x, vals, mk if s == 0 else mk.replace("o", "s"),
-                        color="tab:blue" if s == 0 else "tab:purple", label=what or None)
+                ax.plot(x, vals, mk, color="tab:blue" if s == 0 else "tab:purple",
+                        label=what or None)
             else:
                 n = ds.sizes[dims[1]]
                 off = (np.arange(n) - (n - 1) / 2) * (0.6 / n) if cat else np.zeros(n)
@@ -682,9 +730,12 @@ def _cost_vs_param(kind):
         else:
             ax.set_ylim(bottom=0)
         _set_x(ax, ds, xd, x, cat)
-        ax.set_ylabel(ylabel)
+        ax.set_ylabel(ylabel.replace(f"[{base}]", f"[{unit}]") if unit else ylabel)
         ax.grid(True, alpha=0.3)
-        if ax.get_legend_handles_labels()[1]:
+        handles, labs = ax.get_legend_handles_labels()
+        if len(labs) > 2:
+            fig.legend(handles, labs, loc="outside lower center", ncol=2, frameon=False)
+        elif labs:
             ax.legend(loc="best", frameon=False)
         _title(ax, ds, f"{word} vs {_labels().parameter_name(_shown_members(ds, xd)[0])}")
 
@@ -701,6 +752,7 @@ def _changes(da, d) -> bool:
 
 
 def _accuracy_vs_energy(ds, fig, opts):
+    _need_accuracy(ds, "accuracy_vs_energy")
     members = _all_members(ds)
     if "network" not in members and "hardware" not in members:
         raise PlotDoesNotFit("accuracy_vs_energy needs a sweep over network or hardware "
@@ -755,7 +807,7 @@ _DRAW = {"pareto": _pareto, "energy_breakdown": _energy_breakdown,
          "accuracy_heatmap": _accuracy_heatmap, "accuracy_vs_param": _accuracy_vs_param,
          **{k: _cost_vs_param(k) for k in _COSTS}, "accuracy_vs_energy": _accuracy_vs_energy}
 
-_SIZES = {"pareto": (PAGE_IN * 0.75, 2.9), "energy_breakdown": (PAGE_IN, 3.2),
+_SIZES = {"pareto": (PAGE_IN * 0.75, 2.9), "energy_breakdown": (PAGE_IN, 3.6),
           "accuracy_vs_energy": (PAGE_IN * 0.7, 2.8)}
 
 
@@ -790,10 +842,9 @@ def render(ds, kind: str, select: dict | None = None, options: dict | None = Non
     import matplotlib
 
     with matplotlib.rc_context(_RC):
-        fig = plt.figure(figsize=_SIZES.get(kind, (COLUMN_IN, 2.8)))
+        fig = plt.figure(figsize=_SIZES.get(kind, (COLUMN_IN, 2.8)), layout="constrained")
         try:
             _DRAW[kind](ds, fig, opts)
-            fig.set_layout_engine("tight")
         except BaseException:
             plt.close(fig)
             raise

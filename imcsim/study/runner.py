@@ -43,6 +43,8 @@ def compute_point(spec: dict):
     from imcsim.simulation import simulate
 
     net = _network_cached(spec["network"])
+    if not net.has_weights:  # a workload-only network: cost from layer shapes, no accuracy
+        return _estimate_point(spec, net)
     ds = spec["dataset"]
     x, y = _dataset_cached(ds["name"], ds["split"], ds["limit"])
     card = _card_cached(spec["hardware"])
@@ -50,6 +52,20 @@ def compute_point(spec: dict):
         card = card.replace(**spec["overrides"])
     result = simulate(net, card, x, y, trials=spec["trials"],
                       seed=point_seed(spec["seed"], spec["index"]))
+    result.attrs["imcsim_point_index"] = int(spec["index"])
+    result.attrs["imcsim_study_hash"] = spec["hash"]
+    return result
+
+
+def _estimate_point(spec: dict, net):
+    """The cost-only point of a workload-only network (``results.estimate_dataset``: events
+    from the layer shapes at the peak rule's data densities; accuracy NaN)."""
+    from imcsim.results.dataset import estimate_dataset
+
+    card = _card_cached(spec["hardware"])
+    if spec["overrides"]:
+        card = card.replace(**spec["overrides"])
+    result = estimate_dataset(net, card)
     result.attrs["imcsim_point_index"] = int(spec["index"])
     result.attrs["imcsim_study_hash"] = spec["hash"]
     return result
