@@ -122,10 +122,27 @@ def _extra_coords(ds, d) -> list[str]:
 
 def _shown_members(ds, d) -> list[str]:
     """The coordinates that name the values of dimension ``d``: its own, then the other
-    members of its zip group (a named group such as ``design`` shows its members only)."""
-    extra = _extra_coords(ds, d)
-    own = [] if (extra and d not in _member_paths(ds, d)) else [d]
-    return own + extra
+    members of its zip group. A named group (``design``) shows its member paths; its own
+    coordinate stands for the first member (whose values it holds)."""
+    members = _member_paths(ds, d)
+    if d in members or not members:
+        return [d] + _extra_coords(ds, d)
+    out = []
+    for p in members:
+        c = p if p in ds.coords and p != d else d
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def _path_of(ds, c) -> str:
+    """The parameter path a shown coordinate stands for (a named group's own coordinate:
+    its first member)."""
+    if c in ds.dims:
+        members = _member_paths(ds, c)
+        if c not in members and members:
+            return members[0]
+    return c
 
 
 def _is_condition(ds, d) -> bool:
@@ -152,7 +169,7 @@ def _categorical(ds, d) -> bool:
 
 
 def _dim_label(ds, d) -> str:
-    paths = [c for c in _shown_members(ds, d)]
+    paths = [_path_of(ds, c) for c in _shown_members(ds, d)]
     return _labels().axis_label(paths, width=48)
 
 
@@ -171,7 +188,7 @@ def _point_labels(ds, dims) -> list[str]:
     short = {}
     for d in dims:
         for c in _shown_members(ds, d):
-            short[c] = str(c).rsplit(".", 1)[-1]
+            short[c] = str(_path_of(ds, c)).rsplit(".", 1)[-1]
     last = list(short.values())
     short = {c: (s if last.count(s) == 1 else str(c)) for c, s in short.items()}
     out = []
@@ -300,16 +317,43 @@ def exact_accuracy(ds) -> dict:
     return {str(k): float(x) for k, x in v.items() if x is not None and np.isfinite(float(x))}
 
 
-def _reference_lines(ax, ds, horizontal=True):
-    """Dotted lines at the exact accuracy of the result's network(s), labelled."""
+def _networks_at(ds, dims) -> list[str] | None:
+    """The network of each point (C order over ``dims``), or None when no dimension of
+    ``dims`` moves the network."""
+    for d in dims:
+        for c in _shown_members(ds, d):
+            if _path_of(ds, c) == "network":
+                names = [_fmt(v) for v in ds[c].values]
+                k = dims.index(d)
+                return [names[pos[k]] for pos in np.ndindex(*[ds.sizes[x] for x in dims])]
+    return None
+
+
+def _reference_lines(ax, ds, dims=None, xs=None, halfwidth=None):
+    """The exact (digital) accuracy of the network: one dotted line across the axes, or,
+    when ``dims`` move the network, a short dotted mark at each point's ``xs`` (halfwidth
+    in data units on a categorical axis, a marker otherwise)."""
     ref = exact_accuracy(ds)
     if not ref:
         return
-    several = len(ref) > 1
-    for k, (name, acc) in enumerate(sorted(ref.items(), key=lambda kv: -kv[1])):
-        lab = f"exact (digital): {acc:.4f}" + (f" {name}" if several else "")
-        (ax.axhline if horizontal else ax.axvline)(acc, color="0.35", ls=":", lw=0.9,
-                                                   label=lab, zorder=1)
+    nets = _networks_at(ds, dims) if dims else None
+    if nets is None or len(ref) == 1:
+        name, acc = next(iter(ref.items())) if len(ref) == 1 else (None, None)
+        if acc is None:
+            return
+        ax.axhline(acc, color="0.35", ls=":", lw=0.9, label=f"exact (digital): {acc:.4f}",
+                   zorder=1)
+        return
+    label = "exact (digital) accuracy of the point's network"
+    for x, n in zip(xs, nets):
+        if n not in ref:
+            continue
+        if halfwidth:
+            ax.hlines(ref[n], x - halfwidth, x + halfwidth, color="0.35", ls=":", lw=1.2,
+                      label=label, zorder=1)
+        else:
+            ax.plot([x], [ref[n]], "_", color="0.35", ms=12, mew=1.2, label=label, zorder=1)
+        label = None
 
 
 def _count(ds, path) -> int:
@@ -385,7 +429,7 @@ def _pareto(ds, fig, opts):
         ax.plot(e[m][order], acc[m][order], "-", color=color, lw=1.0, zorder=2, alpha=0.8)
         ax.scatter(e[m], acc[m], s=40, facecolors="none", edgecolors=color, linewidths=1.0,
                    label=lab, zorder=4)
-    _reference_lines(ax, ds)
+    _reference_lines(ax, ds, dd, e)
     if e.size > 1 and np.all(e > 0) and np.nanmax(e) / np.nanmin(e) > 20:
         ax.set_xscale("log")
     span = np.nanmax(e) - np.nanmin(e) if e.size else 0.0
@@ -406,7 +450,8 @@ def _pareto(ds, fig, opts):
     ax.set_xlabel("energy per inference [pJ]")
     ax.set_ylabel("accuracy")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", frameon=False)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=2,
+               frameon=False)
     _title(ax, ds, "energy vs accuracy")
 
 
@@ -545,8 +590,8 @@ def _energy_breakdown(ds, fig, opts):
             long = max(len(t) for t in ticks) > 4
             ax2.set_xticks(np.arange(npts), ticks, rotation=45 if long else 0,
                            ha="right" if long else "center", fontsize=SMALL_PT)
-            ax2.set_xlabel(_labels().axis_label([c for d in dims for c in _shown_members(ds, d)],
-                                                width=60))
+            ax2.set_xlabel(_labels().axis_label([_path_of(ds, c) for d in dims
+                                                 for c in _shown_members(ds, d)], width=60))
         ax2.set_ylabel(f"energy per inference [{u2}]")
         ax2.set_title("total per point", fontsize=SMALL_PT)
         ax2.grid(True, axis="y", alpha=0.3)
@@ -660,16 +705,19 @@ def _accuracy_vs_param(ds, fig, opts):
     else:
         n = ds.sizes[dims[1]]
         off = (np.arange(n) - (n - 1) / 2) * (0.6 / n) if cat else np.zeros(n)
-        name = _labels().axis_label(_shown_members(ds, dims[1]))
+        name = _labels().axis_label([_path_of(ds, c) for c in _shown_members(ds, dims[1])])
         for j, t in enumerate(_tick_labels(ds, dims[1])):
             ax.errorbar(x + off[j], mean[:, j], yerr=None if std is None else std[:, j],
                         fmt=fmt, capsize=2, label=f"{name} = {t.replace(chr(10), ', ')}")
-    _reference_lines(ax, ds)
+    if len(dims) == 1:
+        _reference_lines(ax, ds, dims, x, 0.3 if cat else None)
+    else:
+        _reference_lines(ax, ds)
     _set_x(ax, ds, xd, x, cat)
     ax.set_ylabel("accuracy" + (f" (mean ± std, {_trials(ds)} trials)" if _trials(ds) > 1 else ""))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best", frameon=False)
-    _title(ax, ds, f"accuracy vs {_labels().parameter_name(_shown_members(ds, xd)[0])}")
+    _title(ax, ds, f"accuracy vs {_labels().parameter_name(_path_of(ds, _shown_members(ds, xd)[0]))}")
 
 
 #: cost kinds: kind -> (variable, axis label, title word)
@@ -719,7 +767,7 @@ def _cost_vs_param(kind):
             else:
                 n = ds.sizes[dims[1]]
                 off = (np.arange(n) - (n - 1) / 2) * (0.6 / n) if cat else np.zeros(n)
-                lname = _labels().axis_label(_shown_members(ds, dims[1]))
+                lname = _labels().axis_label([_path_of(ds, c) for c in _shown_members(ds, dims[1])])
                 for j, t in enumerate(_tick_labels(ds, dims[1])):
                     ax.plot(x + off[j], vals[:, j], mk, color=f"C{j}",
                             label=f"{lname} = {t.replace(chr(10), ', ')}"
@@ -737,7 +785,7 @@ def _cost_vs_param(kind):
             fig.legend(handles, labs, loc="outside lower center", ncol=2, frameon=False)
         elif labs:
             ax.legend(loc="best", frameon=False)
-        _title(ax, ds, f"{word} vs {_labels().parameter_name(_shown_members(ds, xd)[0])}")
+        _title(ax, ds, f"{word} vs {_labels().parameter_name(_path_of(ds, _shown_members(ds, xd)[0]))}")
 
     return draw
 
@@ -796,7 +844,7 @@ def _accuracy_vs_energy(ds, fig, opts):
         ax.set_ylabel("(no accuracy: cost-only study)")
     else:
         ax.set_ylabel("accuracy" + (f" (mean over {_trials(ds)} trials)" if _trials(ds) > 1 else ""))
-        _reference_lines(ax, ds)
+        _reference_lines(ax, ds, dims, e)
         handles += [h for h, l in zip(*ax.get_legend_handles_labels()) if l.startswith("exact")]
     ax.grid(True, alpha=0.3)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
