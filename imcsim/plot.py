@@ -150,13 +150,17 @@ def _is_condition(ds, d) -> bool:
 
 
 def design_dims(ds) -> list[str]:
-    """Sweep dimensions that are design choices (see :mod:`imcsim.results.labels`)."""
-    return [d for d in sweep_dims(ds) if not _is_condition(ds, d)]
+    """Sweep dimensions that are design choices (:func:`imcsim.results.pareto.design_dims`)."""
+    from imcsim.results.pareto import design_dims
+
+    return design_dims(ds)
 
 
 def condition_dims(ds) -> list[str]:
     """Sweep dimensions that are operating or variation conditions."""
-    return [d for d in sweep_dims(ds) if _is_condition(ds, d)]
+    from imcsim.results.pareto import condition_dims
+
+    return condition_dims(ds)
 
 
 def _numeric(vals) -> bool:

@@ -113,7 +113,10 @@ def _connect(scheduler, workers):
 def run_study(source, workers: int | None = None, scheduler=None, resume: bool = False,
               progress: bool = True, *, out_dir=None, plots: bool | None = None,
               stream=None, summary: bool | None = None):
-    """Run a study (path, shipped study name or dict) and return the result dataset.
+    """Run a study (path, shipped study name or dict) and return the result dataset. Writes
+    files: every point under ``<outputs.dir>/<study>.points/``, the result
+    ``<outputs.dir>/<study>.nc`` and the study's plots (``plots=False``: none); ``out_dir``
+    puts them elsewhere (a temporary directory, for a script that wants only the dataset).
 
     ``workers``: start a local dask cluster of that many worker processes; ``scheduler``:
     the address of a running dask scheduler (or a ``distributed.Client``); neither:
