@@ -953,7 +953,7 @@ def figure_bytes(ds, kind: str, fmt: str = "png", dpi: int = 150,
         plt.close(fig)
 
 
-def figures_for_report(ds, fmt: str = "png", dpi: int = 150) -> list[tuple[str, bytes]]:
+def figures_for_report(ds, fmt: str = "png", dpi: int = 120) -> list[tuple[str, bytes]]:
     """``(kind, bytes)`` of every kind that fits ``ds``, in :data:`KINDS` order."""
     out = []
     for kind in KINDS:
