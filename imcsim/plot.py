@@ -487,25 +487,39 @@ def _select_point(ds, dims, select):
 
 def default_point(ds) -> tuple[dict, str]:
     """The point energy_breakdown shows when none is selected, and the rule that chose it:
-    the highest mean accuracy over trials (the lowest energy among points within 0.0005 of
-    it); a result without accuracy (cost only): the lowest energy per inference."""
+    the design point of highest mean accuracy (over conditions and trials; the lowest
+    energy among points within 0.0005 of it), a result without accuracy (cost only): the
+    lowest energy; each condition (mismatch, noise, ...) at its nominal value (0, if
+    swept, else its first value)."""
     dims = sweep_dims(ds)
     if not dims:
         return {}, "the only point"
-    e = np.asarray(_over(_energy_da(ds), dims).values, float).reshape(-1)
+    dd, cd = design_dims(ds), condition_dims(ds)
+    sel = {}
+    for d in cd:
+        vals = ds[d].values
+        zero = [i for i, v in enumerate(vals) if _numeric(vals) and float(v) == 0.0]
+        sel[d] = int(zero[0]) if zero else 0
+    nominal = ", ".join(f"{d}={_fmt(ds[d].values[i])}" for d, i in sel.items())
+    if not dd:
+        return sel, f"conditions at nominal: {nominal}" if nominal else "the only point"
+    e = np.asarray(_over(_energy_da(ds), dd).values, float).reshape(-1)
     acc = None
     if "accuracy" in ds:
-        acc = np.asarray(_over(ds["accuracy"], dims).values, float).reshape(-1)
+        acc = np.asarray(_over(ds["accuracy"], dd).values, float).reshape(-1)
     if acc is not None and np.isfinite(acc).any():
         best = np.nanmax(acc)
         cand = np.flatnonzero(np.isfinite(acc) & (acc >= best - 5e-4))
         k = int(cand[np.argmin(np.where(np.isfinite(e[cand]), e[cand], np.inf))])
-        rule = "most accurate point, lowest energy among equals"
+        rule = "most accurate design point, lowest energy among equals"
     else:
         k = int(np.nanargmin(np.where(np.isfinite(e), e, np.inf)))
         rule = "lowest-energy point"
-    pos = np.unravel_index(k, [ds.sizes[d] for d in dims])
-    return {d: int(i) for d, i in zip(dims, pos)}, rule
+    pos = np.unravel_index(k, [ds.sizes[d] for d in dd])
+    sel.update({d: int(i) for d, i in zip(dd, pos)})
+    if nominal:
+        rule += "; conditions at nominal"
+    return {d: sel[d] for d in dims}, rule
 
 
 def _architectures(ds, sel=None) -> list[str]:
@@ -580,7 +594,7 @@ def _energy_breakdown(ds, fig, opts):
     import textwrap
 
     ax1.set_title("\n".join(textwrap.wrap("per layer" + (f" at {where}" if where else ""), 44))
-                  + f"\n({rule})", fontsize=SMALL_PT)
+                  + "\n" + "\n".join(textwrap.wrap(f"({rule})", 52)), fontsize=SMALL_PT)
     ax1.grid(True, axis="y", alpha=0.3)
     legend_ax = ax1
     if npts > 1:
