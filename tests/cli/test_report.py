@@ -123,3 +123,9 @@ def test_list_networks_marks_workload_only_entries(capsys):
         assert "workload only" in line
     for name in networks.zoo.trained():
         assert next(l for l in lines if l.split()[0] == name) == name
+
+
+def test_report_of_a_missing_file_is_bad_input(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "none.nc")]) == 2
+    err = capsys.readouterr().err
+    assert "no such result file" in err and len(err.strip().splitlines()) == 1
