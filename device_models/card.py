@@ -700,4 +700,68 @@ def load_card(name_or_path: "str | os.PathLike | Card") -> Card:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise CardError(where, "", f"expected valid YAML, got a syntax error{at}") from None
+    if isinstance(data, dict) and "base" in data:
+        data = _with_base(data, where, file_path)
     return card_from_dict(data, where, file_path)
+
+
+_LOADING_BASES: list = []   # base cards being loaded (a card cannot derive from itself)
+
+
+def _with_base(data: dict, where: str, file_path: str | None) -> dict:
+    """The full card structure of a card that starts from another: ``base: NAME_OR_PATH``
+    (a shipped card, or a file relative to this one), then only the changed values, each a
+    ``{value, source}`` leaf. The card must give its own ``name`` (not the base's) and
+    ``description``; its ``references`` are added to the base's; the base's
+    ``paper_figures`` describe the base's chip and are not inherited (give the derived
+    card's own, if it has a paper)."""
+    ref = data.get("base")
+    if not isinstance(ref, str) or not ref.strip():
+        raise CardError(where, "base", f"expected a card name or a card file path, got {ref!r}")
+    for key in ("name", "description"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise CardError(where, key, f"expected a {key} of its own: a card with base: "
+                            f"{ref} describes a different chip, got {data.get(key)!r}")
+    base_ref = ref.strip()
+    looks_like_path = base_ref.endswith((".yaml", ".yml")) or "/" in base_ref or os.sep in base_ref
+    if looks_like_path and not os.path.isabs(base_ref) and file_path:
+        base_ref = os.path.join(os.path.dirname(os.path.abspath(file_path)), base_ref)
+    key = os.path.abspath(base_ref) if looks_like_path else base_ref
+    if key in _LOADING_BASES or (file_path and key == os.path.abspath(file_path)):
+        raise CardError(where, "base", f"expected a card that does not derive from itself, got "
+                        f"{ref!r} (a cycle of base: references)")
+    _LOADING_BASES.append(key)
+    try:
+        base = load_card(base_ref)
+    except CardError as exc:
+        raise CardError(where, "base", f"cannot load the base card {ref!r}: {exc}") from None
+    finally:
+        _LOADING_BASES.pop()
+    if data["name"].strip() == base.name:
+        raise CardError(where, "name", f"expected a name of its own, got the base's "
+                        f"{base.name!r}")
+    merged = base.to_source_dict()
+    merged.pop("paper_figures", None)
+    merged["name"] = data["name"]
+    merged["description"] = data["description"]
+    refs = dict(merged.get("references") or {})
+    refs["base"] = (f"derived from card {base.name}"
+                    + (f" ({base.path})" if base.path else "") + "; values not given here "
+                    "are the base's, with the base's sources")
+    own_refs = data.get("references") or {}
+    if not isinstance(own_refs, dict):
+        raise CardError(where, "references", "expected a mapping of reference keys to text, "
+                        f"got {type(own_refs).__name__}")
+    refs.update(own_refs)
+    merged["references"] = refs
+    for sec, block in data.items():
+        if sec in ("base", "name", "description", "references"):
+            continue
+        if sec == "paper_figures" or sec not in SECTIONS:
+            merged[sec] = block      # validated (or refused) by card_from_dict
+            continue
+        if not isinstance(block, dict):
+            raise CardError(where, sec, f"expected a mapping, got {type(block).__name__}")
+        for k, leaf in block.items():
+            merged[sec][k] = leaf    # every changed value is a {value, source} leaf
+    return merged
