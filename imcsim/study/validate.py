@@ -189,8 +189,8 @@ def range_warnings(study: Study, nets: dict, points_cards: list) -> list[str]:
     seen: dict = {}
     out = []
     for p, nw, card in points_cards:
-        if card["adc.range"] == "calibrated":
-            continue
+        if card["adc.range"] == "calibrated" or not nets[nw].has_weights:
+            continue            # calibrated: set from data; a workload-only network: costs only
         key = (nw,) + tuple(card[k] for k in _RANGE_KEYS)
         if key in seen:
             continue
@@ -231,11 +231,7 @@ def _check_networks_run(study: Study, nets: dict):
     for name, net in nets.items():
         keys = _path_keys(study, "network") if nd else ("network",)
         if not net.has_weights:
-            trained = list(_networks().zoo.trained())
-            raise study.error(
-                f"network {name!r} has no trained weights (a workload-only entry: layer "
-                "shapes for energy estimates); a study simulates accuracy and needs a trained "
-                "network" + (f", e.g. {', '.join(trained)}" if trained else ""), *keys)
+            continue  # a workload-only entry: its points are cost estimates from layer shapes
         ds = study.dataset
         if ds.get("path"):
             shape = tuple(_networks().datasets.load_arrays(ds["path"], ds["x"], ds["y"], limit=1)[0].shape[1:])
