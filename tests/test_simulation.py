@@ -189,29 +189,32 @@ def test_default_streams_and_changes_no_result(data, monkeypatch):
     assert simulation.auto_batch(net, len(x)) == 7
     calls = []
     orig = net.predict
-    monkeypatch.setattr(net, "predict", lambda xb, be: calls.append(len(xb)) or orig(xb, be))
+    from imcsim.engine import ImcBackend
+
+    monkeypatch.setattr(net, "predict",   # the engine's calls (the range check runs exactly)
+                        lambda xb, be: (isinstance(be, ImcBackend) and calls.append(len(xb))) or orig(xb, be))
     streamed = imcsim.simulate(net, TIM.replace(**{"cell.mismatch_sigma": 0.1}), x, y, trials=2, seed=3)
     assert max(calls) < len(x) and sum(calls) == 2 * len(x)
     _same(whole, streamed)
 
 
-def test_auto_batch_keeps_the_calibration_vectors(monkeypatch):
-    """adc.range: calibrated reads the first 1024 vectors of a layer's first call: an
-    automatic batch holds them, so streaming changes no result."""
+def test_streaming_on_a_calibrated_card_changes_no_result(monkeypatch):
+    """adc.range: calibrated sets each layer's full scale from its own calibration sample,
+    before the inputs stream: the batches change nothing."""
     from imcsim import simulation
 
     net = DescribedTNN()
-    x = np.random.default_rng(4).integers(-1, 2, size=(1100, 48))
+    x = np.random.default_rng(4).integers(-1, 2, size=(300, 48))
+    cal = np.random.default_rng(6).integers(-1, 2, size=(200, 48))
     y = net.predict(x, imcsim.ExactBackend())
     card = TIM.replace(**{"adc.range": "calibrated", "adc.bits": 3, "cell.mismatch_sigma": 0.05})
-    whole = imcsim.simulate(net, card, x, y, trials=1, seed=2, batch=len(x))
+    whole = imcsim.simulate(net, card, x, y, trials=1, seed=2, batch=len(x), calibration=cal)
     monkeypatch.setattr(simulation, "AUTO_BATCH_BYTES", 1)
     assert simulation.auto_batch(net, len(x)) == 1
-    assert simulation.auto_batch(net, len(x), calibrated=True) == simulation.CALIBRATION_VECTORS == 1024
-    _same(whole, imcsim.simulate(net, card, x, y, trials=1, seed=2))
-    # the check can fail: a batch below the calibration sample changes the ADC range
-    small = imcsim.simulate(net, card, x, y, trials=1, seed=2, batch=100)
-    assert not np.array_equal(small.adc_full_scale.values, whole.adc_full_scale.values)
+    streamed = imcsim.simulate(net, card, x[:60], y[:60], trials=1, seed=2, calibration=cal)
+    part = imcsim.simulate(net, card, x[:60], y[:60], trials=1, seed=2, batch=60, calibration=cal)
+    _same(part, streamed)
+    np.testing.assert_array_equal(whole.adc_full_scale.values, streamed.adc_full_scale.values)
 
 
 def test_memory_is_flat_in_the_number_of_images(monkeypatch):

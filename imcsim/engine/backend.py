@@ -138,6 +138,10 @@ class ImcBackend:
         Also compute the exact product of every call, for ``error_sums``.
     chunk_bytes : int
         Working memory per batch chunk [byte]; the batch streams through in chunks.
+    full_scales : dict or None
+        Calibration hook (``adc.range: calibrated``): ``{layer name: full-scale count}``
+        computed elsewhere (``imcsim.simulation`` calibrates on a training sample). A layer
+        found here takes its full scale from it instead of from its first call.
     shortcuts : bool
         Use the exact short cuts: identity conversion for ideal devices, popcount group sums
         without mismatch. They change no result; False forms every group sum by table
@@ -145,8 +149,9 @@ class ImcBackend:
     """
 
     def __init__(self, hardware, seed=0, *, track_error: bool = True, chunk_bytes: int = 32 << 20,
-                 shortcuts: bool = True):
+                 shortcuts: bool = True, full_scales: dict | None = None):
         self.shortcuts = bool(shortcuts)
+        self.full_scales = dict(full_scales or {})
         import device_models as dm
 
         self.card = dm.load_card(hardware)   # a Card, a card name or a path
@@ -252,7 +257,9 @@ class ImcBackend:
         gsize = m.groups[:, 1] - m.groups[:, 0]
         lmax = int(gsize.max())
         L = T.rows_per_access
-        if ph.adc_range == "calibrated":
+        if ph.adc_range == "calibrated" and name in self.full_scales:   # calibration hook
+            max_count = float(self.full_scales[name])
+        elif ph.adc_range == "calibrated":
             max_count = self._calibrate(w_cols, enc, m, x)
         else:
             max_count = float(L)
@@ -344,6 +351,8 @@ class ImcBackend:
         ev.accesses += acc * m.col_tiles
         ev.active_wordlines += float(active_rows.sum()) * m.col_tiles
         ev.discharges += float(active_rows.astype(np.float64) @ st.nnz_rows)
+        if self.tile.cell_kind == "xnor":
+            ev.divider_load += _divider_load(enc.planes_of(x), st.w_cols, m.groups)
         # a rail is precharged again only after an access that fired a wordline of its
         # group: with no wordline fired no cell can discharge and the bitline keeps its charge
         ev.precharges += float(active_groups.sum()) * NS * m.rails
@@ -353,6 +362,29 @@ class ImcBackend:
         ev.output_bits += b * m.N * st.out_bits
         ev.interconnect_bits += b * m.row_tiles * NS * st.psum_bits
         return y
+
+
+def _divider_load(planes: np.ndarray, w_cols: np.ndarray, groups: np.ndarray) -> float:
+    """Sum over accesses and columns of n*m/(n+m): n cells pull the bitline one way, m the
+    other (a resistive divider's static current is proportional to it). Ideal cells, from
+    the input planes (P, B, K) and the cell values (K, NS) in {-1, 0, 1}: with
+    t = n + m (conducting cells) and d = n - m (the exact group sum),
+    n*m/(n+m) = (t^2 - d^2) / (4 t)."""
+    P, B, K = planes.shape
+    a = planes.reshape(P * B, K).astype(np.float32)
+    w = w_cols.astype(np.float32)
+    dense = bool(np.all(w_cols != 0))   # xnor cells: every cell of a driven row conducts
+    total = 0.0
+    for s, e, _ in groups:
+        d2 = np.square(a[:, s:e] @ w[s:e], dtype=np.float64)
+        if dense:                         # t is the same for every column of the group
+            t = np.abs(a[:, s:e]).sum(axis=1, dtype=np.float64)
+            q = t * t * w.shape[1] - d2.sum(axis=1)
+        else:
+            t = (np.abs(a[:, s:e]) @ np.abs(w[s:e])).astype(np.float64)
+            q = t * t - d2
+        total += float(np.divide(q, 4.0 * t, out=np.zeros_like(q), where=t > 0).sum())
+    return total
 
 
 def _tables(w_cols: np.ndarray, g, groups: np.ndarray, has_neg: bool, popcount: bool) -> dict:
