@@ -7,6 +7,9 @@ graph computes what its reference executor computes:
   [-2^(b-1) (+1 if narrow), 2^(b-1)-1]; unsigned: [0, 2^b-1 (-1 if narrow)]); R the
   ``rounding`` mode (ROUND = HALF_EVEN, CEIL, FLOOR, UP, DOWN, HALF_UP, HALF_DOWN).
   1-bit signed is bipolar (+1 where x / scale + zero_point >= 0, else -1), as in qonnx.
+  ``qdq: true`` follows ONNX ``QuantizeLinear`` instead: ``q = clip(round_half_even(x /
+  scale) + zero_point, qmin, qmax)`` (the zero point is added after rounding, which differs
+  from QONNX at exact ties when the zero point is odd).
 * ``bipolar``: QONNX ``BipolarQuant``: ``y = scale * (+1 if x >= 0 else -1)``.
 * ``multithreshold``: QONNX/FINN ``MultiThreshold``: ``y = out_bias + out_scale * #{j: x >= T_cj}``.
 * ``trunc``: QONNX ``Trunc`` (versions 1 and 2): drops low bits of an integer tensor.
@@ -69,9 +72,12 @@ class Quant(_FixedBroadcast):
     arrays = ("scale", "zero_point")
     defaults = {"scale": 1.0, "zero_point": 0.0}
 
-    def __init__(self, name, bits=8, signed=True, narrow=False, rounding="ROUND", shape=None, channels=None):
+    def __init__(self, name, bits=8, signed=True, narrow=False, rounding="ROUND", qdq=False, shape=None,
+                 channels=None):
         super().__init__(name, shape if (shape is not None or channels is not None) else [1], channels)
-        self.bits, self.signed, self.narrow = int(bits), bool(signed), bool(narrow)
+        self.bits, self.signed, self.narrow, self.qdq = int(bits), bool(signed), bool(narrow), bool(qdq)
+        if self.qdq and str(rounding).upper() not in ("ROUND", "HALF_EVEN"):
+            raise LayerError(f"layer {name!r}: qdq quantizers round half to even (rounding: ROUND)")
         self.rounding = str(rounding).upper()
         self._round = round_fn(self.rounding)
         if not 1 <= self.bits <= 32:
@@ -83,6 +89,8 @@ class Quant(_FixedBroadcast):
 
     def codes(self, x):
         """The integers ``q`` (before subtracting the zero point) as float64."""
+        if self.qdq:
+            return np.clip(np.round(x / self._p("scale", x)) + self._p("zero_point", x), self.qmin, self.qmax)
         u = x / self._p("scale", x) + self._p("zero_point", x)
         if self.bits == 1 and self.signed:
             return np.where(u >= 0, 1.0, -1.0)
@@ -97,8 +105,11 @@ class Quant(_FixedBroadcast):
         return g * ((u >= self.qmin - 0.5) & (u <= self.qmax + 0.5))
 
     def spec(self):
-        return {"type": self.type, "name": self.name, "bits": self.bits, "signed": self.signed,
-                "narrow": self.narrow, "rounding": self.rounding, "shape": list(self.shape)}
+        d = {"type": self.type, "name": self.name, "bits": self.bits, "signed": self.signed,
+             "narrow": self.narrow, "rounding": self.rounding, "shape": list(self.shape)}
+        if self.qdq:
+            d["qdq"] = True
+        return d
 
 
 class Bipolar(_FixedBroadcast):
