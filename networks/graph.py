@@ -8,7 +8,9 @@ one.  The network output is the node named by ``output`` (default: the last node
 
 With ``fold=True`` (default) a quantized dense/conv node whose only consumer is a chain of
 per-channel affine nodes (``batchnorm``, per-channel ``affine``) ending in a ``sign``,
-``ternarize`` or ``uniform`` node, each the only consumer of the one before, is evaluated
+``ternarize``, ``uniform``, ``rsign``, ``bipolar``, ``multithreshold`` or ``quant`` node
+(per-channel parameters; ``quant`` up to 8 bits), each the only consumer of the one
+before, is evaluated
 as per-channel thresholds on the integer accumulator, as in sequential networks
 (:mod:`networks.layers.fold`); everything else runs one node at a time.
 
@@ -180,7 +182,7 @@ class GraphNetwork(Network):
                 if len(cons) != 1 or cur == self.output:
                     break
                 nxt = self.nodes[self._index[cons[0]]]
-                if isinstance(nxt.layer, Activation) and nxt.layer.foldable:
+                if getattr(nxt.layer, "foldable", False) and hasattr(nxt.layer, "steps"):
                     groups[k] = (chain, self._index[nxt.name])
                     break
                 if isinstance(nxt.layer, (BatchNorm, Affine)):

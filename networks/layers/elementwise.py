@@ -189,6 +189,13 @@ class RSign(_Broadcast):
     def apply(self, x):
         return np.where(x >= self._p("threshold", x), 1.0, -1.0)
 
+    @property
+    def foldable(self):
+        return self.threshold is not None and self.out_shape is not None and self.per_channel("threshold") is not None
+
+    def steps(self):
+        return -1.0, [(self.per_channel("threshold"), False, 2.0)], 1.0
+
     def backward(self, g, need_input_grad=True):
         x, self._x = self._x, None
         gm = g * (np.abs(x - self._p("threshold", x)) <= 1.0)

@@ -99,6 +99,37 @@ class Quant(_FixedBroadcast):
     def apply(self, x):
         return (self.codes(x) - self._p("zero_point", x)) * self._p("scale", x)
 
+    @property
+    def foldable(self):
+        """Per-channel positive scale, one zero point, at most 8 bits: expressible as
+        thresholds on the accumulator of the layer before (see :meth:`steps`)."""
+        if self.scale is None or self.out_shape is None:
+            return False
+        s, z = self.per_channel("scale"), self.per_channel("zero_point")
+        return bool(s is not None and z is not None and np.all(s > 0) and np.all(z == z[0]) and self.bits <= 8)
+
+    def steps(self):
+        """``(offset, [(T, strict, weight)], 1.0)``: ``y = offset + sum weight * [v >= T]``
+        (``>`` when strict), per channel; the crossings of the rounding function are found by
+        evaluating it at k, k + 1/2 and k + 1 (and just above them)."""
+        s, z = self.per_channel("scale"), float(self.per_channel("zero_point")[0])
+        if self.bits == 1 and self.signed:
+            return (-1.0 - z) * s, [(-z * s, False, 2.0 * s)], 1.0
+        R = np.round if self.qdq else self._round
+        out = []
+        for m in range(self.qmin + 1, self.qmax + 1):
+            lvl = m - z if self.qdq else m              # R(u) >= lvl, u = v/s (qdq) or v/s + z
+            for t in (lvl - 1.0, lvl - 0.5, lvl):
+                if R(np.float64(t)) >= lvl:
+                    strict = False
+                    break
+                if R(np.float64(t + 1e-6)) >= lvl:
+                    strict = True
+                    break
+            T = t * s if self.qdq else (t - z) * s
+            out.append((T, strict, s))
+        return (self.qmin - z) * s, out, 1.0
+
     def backward(self, g, need_input_grad=True):
         x, self._x = self._x, None
         u = x / self._p("scale", x) + self._p("zero_point", x)
@@ -124,6 +155,17 @@ class Bipolar(_FixedBroadcast):
     def apply(self, x):
         return np.where(x >= 0, 1.0, -1.0) * self._p("scale", x)
 
+    @property
+    def foldable(self):
+        if self.scale is None or self.out_shape is None:
+            return False
+        s = self.per_channel("scale")
+        return bool(s is not None and np.all(s > 0))
+
+    def steps(self):
+        s = self.per_channel("scale")
+        return -s, [(0.0, False, 2.0 * s)], 1.0
+
     def backward(self, g, need_input_grad=True):
         x, self._x = self._x, None
         return g * (np.abs(x) <= 1.0)
@@ -137,11 +179,11 @@ class MultiThreshold(Layer):
 
     def __init__(self, name, steps, channels=1, out_scale=1.0, out_bias=0.0, channels_last=False):
         super().__init__(name)
-        self.steps, self.channels = int(steps), int(channels)
+        self.n_steps, self.channels = int(steps), int(channels)
         self.out_scale, self.out_bias = float(out_scale), float(out_bias)
         self.channels_last = bool(channels_last)
         self.thresholds = None
-        if self.steps < 1 or self.channels < 1:
+        if self.n_steps < 1 or self.channels < 1:
             raise LayerError(f"layer {name!r}: need steps >= 1 and channels >= 1")
 
     def _out_shape(self, s):
@@ -151,13 +193,13 @@ class MultiThreshold(Layer):
         return s
 
     def init(self, rng):
-        self.thresholds = np.tile(np.arange(self.steps, dtype=np.float64) - (self.steps - 1) / 2, (self.channels, 1))
+        self.thresholds = np.tile(np.arange(self.n_steps, dtype=np.float64) - (self.n_steps - 1) / 2, (self.channels, 1))
 
     def has_weights(self):
         return self.thresholds is not None
 
     def expected_state(self):
-        return {"thresholds": ((self.channels, self.steps), "f")}
+        return {"thresholds": ((self.channels, self.n_steps), "f")}
 
     def state(self):
         return {"thresholds": np.asarray(self.thresholds, dtype=np.float32)}
@@ -183,8 +225,16 @@ class MultiThreshold(Layer):
     def backward(self, g, need_input_grad=True):
         return g
 
+    @property
+    def foldable(self):
+        return self.thresholds is not None and (not self.channels_last or len(self.in_shape or ()) == 1)
+
+    def steps(self):
+        T = self.thresholds
+        return self.out_bias, [(T[:, j], False, self.out_scale) for j in range(T.shape[1])], 1.0
+
     def spec(self):
-        return {"type": self.type, "name": self.name, "steps": self.steps, "channels": self.channels,
+        return {"type": self.type, "name": self.name, "steps": self.n_steps, "channels": self.channels,
                 "out_scale": self.out_scale, "out_bias": self.out_bias, "channels_last": self.channels_last}
 
 

@@ -232,3 +232,28 @@ def test_input_datatype_is_checked():
     net.forward(np.array([[1, -1, 1, 1.0]]))
     with pytest.raises(networks.LayerError, match="BIPOLAR: input values must be -1 or \\+1"):
         net.forward(np.array([[1, 0, 1, 1.0]]))
+
+
+# ---------------------------------------------------------------------------------- quantizer folding
+@pytest.mark.parametrize("rounding", ["ROUND", "CEIL", "FLOOR", "UP", "DOWN", "HALF_UP", "HALF_DOWN"])
+@pytest.mark.parametrize("bits,signed,narrow,qdq,zp", [(3, True, False, False, 0), (2, True, True, False, 0),
+                                                        (4, False, False, False, 3), (4, False, False, True, 5),
+                                                        (1, True, False, False, 0)])
+def test_quant_thresholds_equal_the_quantizer_at_ties(rounding, bits, signed, narrow, qdq, zp):
+    """The threshold form of a quant layer (used when it is folded onto an accumulator)
+    equals its direct evaluation everywhere, exact ties included (power-of-two scales make
+    v / s + z exact)."""
+    from networks.layers import Quant, threshold_activation
+
+    if qdq and rounding != "ROUND":
+        pytest.skip("QDQ quantizers round half to even")
+    q = Quant("q", bits=bits, signed=signed, narrow=narrow, rounding=rounding, qdq=qdq, channels=3)
+    q.build((3,))
+    q.scale = np.array([0.25, 0.5, 2.0]).reshape(3)
+    q.zero_point = np.full(3, float(zp))
+    assert q.foldable
+    u = np.arange(-12, 12.25, 0.25)                      # every tie k + 1/2 and every integer
+    v = (u[:, None] - (0 if qdq else zp)) * q.scale[None, :]
+    direct = q.apply(v)
+    folded = threshold_activation(v, np.ones(3), np.zeros(3), q)
+    np.testing.assert_array_equal(folded, direct)
