@@ -749,7 +749,7 @@ class _Importer:
     def _affine(self, node, k, x, scale, shift, grid=None):
         rank = len(x.shape) + 1
         per, (s, h) = self.param_shape(node, [scale, shift], rank)
-        lay = Affine(self.layer_name(node, k), shape=list(per))
+        lay = Affine(self.layer_name(node, k), shape=list(per), trainable=False)
         return self.emit(node, lay, [x], {"scale": s, "shift": h}, grid=grid)
 
     def _binary(self, node, ins, k, op):

@@ -62,7 +62,13 @@ class _Broadcast(Layer):
             return full[:, 0].astype(np.float64)
         return None
 
+    trainable = True
+
     def init(self, rng):
+        """Default values; a layer that is not trainable keeps values it already has (the
+        constants of an imported graph)."""
+        if not self.trainable and self.has_weights():
+            return
         for a in self.arrays:
             setattr(self, a, np.full(self.shape, float(self.defaults.get(a, 0.0))))
 
@@ -80,7 +86,7 @@ class _Broadcast(Layer):
             setattr(self, a, np.asarray(arrays[a], dtype=np.float64).reshape(self.shape))
 
     def parameters(self):
-        return [(a, self) for a in self.arrays]
+        return [(a, self) for a in self.arrays] if self.trainable else []
 
     def spec(self):
         return {"type": self.type, "name": self.name, "shape": list(self.shape)}
@@ -105,14 +111,17 @@ class Affine(_Broadcast):
     """``y = x * scale + shift`` with broadcast (per-channel, per-element or scalar) scale and
     shift.  Per-channel output scaling of XNOR-Net++ (Bulat & Tzimiropoulos 2019), input
     normalization, and the element-wise Mul/Add/Sub/Div-by-constant chains of imported
-    graphs.  ``bias: false`` leaves the shift out (fixed at 0, not trained)."""
+    graphs.  ``bias: false`` leaves the shift out (fixed at 0, not trained);
+    ``trainable: false`` (imported constants) keeps scale and shift fixed, also through
+    ``init``."""
     type = "affine"
     arrays = ("scale", "shift")
     defaults = {"scale": 1.0, "shift": 0.0}
 
-    def __init__(self, name, shape=None, channels=None, bias=True):
+    def __init__(self, name, shape=None, channels=None, bias=True, trainable=True):
         super().__init__(name, shape, channels)
         self.bias = bool(bias)
+        self.trainable = bool(trainable)
         if not self.bias:
             self.arrays = ("scale",)
 
@@ -138,6 +147,8 @@ class Affine(_Broadcast):
         d = super().spec()
         if not self.bias:
             d["bias"] = False
+        if not self.trainable:
+            d["trainable"] = False
         return d
 
 

@@ -57,8 +57,7 @@ def int_range(bits, signed, narrow):
 
 
 class _FixedBroadcast(_Broadcast):
-    def parameters(self):
-        return []
+    trainable = False
 
     def forward(self, x, ctx=None):
         if not self.has_weights():
@@ -193,6 +192,8 @@ class MultiThreshold(Layer):
         return s
 
     def init(self, rng):
+        if self.thresholds is not None:      # fixed: keep imported thresholds
+            return
         self.thresholds = np.tile(np.arange(self.n_steps, dtype=np.float64) - (self.n_steps - 1) / 2, (self.channels, 1))
 
     def has_weights(self):
