@@ -307,9 +307,8 @@ class _Importer:
 
     def _constant_attr(self, node):
         a = self.attrs(node)
-        for key in ("value",):
-            if key in node.attribute[0].name:
-                pass
+        if len(node.attribute) != 1:
+            self.fail(node, "a Constant needs exactly one value attribute")
         at = node.attribute[0]
         if at.name == "value":
             return self._to_array(at.t)
