@@ -223,7 +223,8 @@ class _Importer:
         if len(shape) < 2 or any(v is None or v < 1 for v in shape[1:]):
             raise OnnxImportError(f"{self.path}: input {inp.name!r} has shape {shape}; expected (batch, "
                                   f"known sizes...), e.g. (1, 1, 28, 28)")
-        self.declared_batch = shape[0]
+        # the declared batch size (a symbolic one counts as 1: a placeholder in shape arithmetic)
+        self.declared_batch = shape[0] if shape[0] else 1
         self.input_shape = tuple(shape[1:])
         dt = None
         for qa in g.quantization_annotation:
@@ -910,7 +911,7 @@ class _Importer:
         if T.ndim != 2:
             self.fail(node, f"thresholds of shape {list(T.shape)}; expected (channels, steps)")
         layout = str(a.get("data_layout", "") or "")
-        last = layout in ("NHWC", "NWC") or (layout == "" and False)
+        last = layout in ("NHWC", "NWC")
         os_, ob = float(a.get("out_scale", 1.0)), float(a.get("out_bias", 0.0))
         lay = MultiThreshold(self.layer_name(node, k), steps=T.shape[1], channels=T.shape[0],
                              out_scale=os_, out_bias=ob, channels_last=last)

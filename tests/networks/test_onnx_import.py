@@ -91,6 +91,8 @@ def test_tfc_matches_qonnx_executor(name, enc, wk):
     assert [(l.K, l.N) for l in q] == [(784, 64), (64, 64), (64, 64), (64, 10)]
     assert all(l.encoding == enc and l.weight_kind == wk for l in q)
     assert net.meta["import"]["digital"] == {}
+    # MatMul -> BatchNormalization -> quantizer: evaluated as thresholds on the accumulator
+    assert len(net._fused_groups()) == 3
     x = _images()
     ref = _qonnx_exec(path, x)
     ours = net.forward(x)
@@ -172,14 +174,14 @@ outputs: {{dir: {tmp_path / 'results'}, plots: []}}
 
 
 # ==================================================================================== small graphs
-def _model(nodes, inits, x_shape, out_shape, opsets=(("", 15),), x_name="x", annotations=None):
+def _model(nodes, inits, x_shape, out_shape, opsets=(("", 15),), x_name="x", annotations=None, batch=1):
     """A one-input, one-output model.  Opset 15 by default: onnx.reference's
     BatchNormalization for opsets below 14 does not compute the inference formula
     (onnx 1.23; onnxruntime and the formula agree with the import there)."""
     g = helper.make_graph(
         nodes, "g",
-        [helper.make_tensor_value_info(x_name, TensorProto.FLOAT, [1] + list(x_shape))],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1] + list(out_shape))],
+        [helper.make_tensor_value_info(x_name, TensorProto.FLOAT, [batch] + list(x_shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch] + list(out_shape))],
         [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
     if annotations:
         for tensor, dt in annotations.items():
@@ -300,7 +302,7 @@ def test_reactnet_block(tmp_path):
           helper.make_node("Sub", ["res", "rp_g"], ["rp_u"]),
           helper.make_node("PRelu", ["rp_u", "rp_b"], ["rp_p"]),
           helper.make_node("Add", ["rp_p", "rp_z"], ["rp"])]
-    m = _model(n1 + n2 + n3 + _head("rp", C, rng, inits), inits, [C, 6, 6], [10])
+    m = _model(n1 + n2 + n3 + _head("rp", C, rng, inits), inits, [C, 6, 6], [10], batch="N")   # symbolic batch
     net = from_onnx(_save(m, tmp_path))
     q = net.quantized_layers()
     assert len(q) == 1 and q[0].encoding == "ternary" and q[0].wq.spec == "xnor"   # padded: 0 reads 0
