@@ -41,7 +41,7 @@ import re
 import numpy as np
 
 from .backend import ExactBackend
-from .layers import Activation, Affine, BatchNorm, Context, Layer, LayerError, _Linear, threshold_activation
+from .layers import Affine, BatchNorm, Context, Layer, LayerError, _Linear, threshold_activation
 from .model import GRAPH_FORMAT, Network, NetworkFileError, _walk, build_layers
 
 __all__ = ["GraphNetwork", "Node", "graph_from_spec", "check_datatype"]

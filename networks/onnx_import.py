@@ -488,7 +488,7 @@ class _Importer:
     def _dyn(self, node, ins, n=1):
         d = [x for x in ins if isinstance(x, Dyn)]
         if len(d) != n or not isinstance(ins[0], Dyn):
-            self.fail(node, f"expected the run-time tensor as the first input")
+            self.fail(node, "expected the run-time tensor as the first input")
         return d[0]
 
     def op_Identity(self, node, ins, a, k):

@@ -8,7 +8,7 @@ import yaml
 import networks
 from networks import GraphNetwork, Network, NetworkFileError, load_network, save_network
 from networks.graph import Node
-from networks.layers import (Add, Affine, BatchNorm, Concat, Conv2d, Dense, GlobalAvgPool, HardTanh, PReLU, RPReLU,
+from networks.layers import (Add, Affine, BatchNorm, Concat, Dense, GlobalAvgPool, HardTanh, PReLU, RPReLU,
                              Reshape, RSign, Sign, Softmax, Transpose)
 
 BIREAL = """\
