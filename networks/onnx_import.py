@@ -17,7 +17,7 @@ What is read (docs/networks.md has the full table):
   with the usual ``Mul``/``Add``/``Div``/``Sub`` scales around it;
 * MatMul, Gemm, Conv (2-D, group 1), BatchNormalization, Add, Concat, Reshape, Flatten,
   Transpose, Squeeze, Unsqueeze, Relu, PRelu, LeakyRelu, Clip, MaxPool, AveragePool,
-  GlobalAveragePool, Softmax, Identity, Dropout; constant sub-graphs (Shape, Gather,
+  GlobalAveragePool, ReduceMean (over the spatial axes), Softmax, Identity, Dropout; constant sub-graphs (Shape, Gather,
   Pow, Sqrt, ...) are evaluated at import.
 
 A MatMul/Gemm/Conv becomes a crossbar layer (it calls ``backend.matmul``) when its weight
@@ -866,6 +866,21 @@ class _Importer:
             self.fail(node, "padding with count_include_pad = 0 is not supported (imcsim counts the padding "
                             "in the average)")
         return self.emit(node, AvgPool2d(self.layer_name(node, k), kern, strides, pads), [x])
+
+    def op_ReduceMean(self, node, ins, a, k):
+        """The mean over every spatial axis (``x.mean((2, 3))`` in PyTorch) is a global average pool."""
+        x = self._dyn(node, ins)
+        axes = a.get("axes", None)
+        if axes is None and len(node.input) > 1 and node.input[1]:
+            axes = [int(v) for v in self.const(node, node.input[1], "axes").value.reshape(-1)]
+        rank = len(x.shape) + 1
+        if axes is None or sorted(ax % rank for ax in axes) != list(range(2, rank)) or rank < 3:
+            self.fail(node, f"ReduceMean over axes {axes} of a (batch, {', '.join(map(str, x.shape))}) tensor; only "
+                            f"the mean over all spatial axes (a global average pool) is supported")
+        y = self.emit(node, GlobalAvgPool(self.layer_name(node, k)), [x])
+        if a.get("keepdims", 1):
+            return y
+        return self._reshape(node, y, [x.shape[0]], k)
 
     def op_GlobalAveragePool(self, node, ins, a, k):
         return self.emit(node, GlobalAvgPool(self.layer_name(node, k)), [self._dyn(node, ins)])

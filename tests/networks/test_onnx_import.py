@@ -282,11 +282,13 @@ def _bin_conv(prefix, x, Ci, Co, rng, inits, stride=1):
                              [f"{prefix}_bn"])], f"{prefix}_bn"
 
 
-def _head(x, C, rng, inits):
+def _head(x, C, rng, inits, reduce_mean=False):
     inits["fc_W"], inits["fc_b"] = _f32(rng, C, 10), _f32(rng, 10)
-    return [helper.make_node("GlobalAveragePool", [x], ["gap"]),
-            helper.make_node("Flatten", ["gap"], ["flat"]),
-            helper.make_node("Gemm", ["flat", "fc_W", "fc_b"], ["y"])]
+    if reduce_mean:                       # PyTorch's x.mean((2, 3)); axes an attribute before opset 18
+        pool = [helper.make_node("ReduceMean", [x], ["flat"], axes=[2, 3], keepdims=0)]
+    else:
+        pool = [helper.make_node("GlobalAveragePool", [x], ["gap"]), helper.make_node("Flatten", ["gap"], ["flat"])]
+    return pool + [helper.make_node("Gemm", ["flat", "fc_W", "fc_b"], ["y"])]
 
 
 def test_reactnet_block(tmp_path):
@@ -333,7 +335,7 @@ def test_bireal_block_with_downsampling_shortcut(tmp_path):
           helper.make_node("Reshape", ["tr", "shape2"], ["rs"])]
     inits["lo"], inits["hi"] = np.float32(-1.0), np.float32(1.0)
     inits["shape2"] = np.array([0, 4 * C, 4, 4], dtype=np.int64)
-    head = _head("rs", 4 * C, rng, inits)
+    head = _head("rs", 4 * C, rng, inits, reduce_mean=True)
     head[-1].output[0] = "logits"
     head.append(helper.make_node("Softmax", ["logits"], ["y"], axis=-1))
     del inits["shape"]
