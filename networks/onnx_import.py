@@ -17,7 +17,8 @@ What is read (docs/networks.md has the full table):
   with the usual ``Mul``/``Add``/``Div``/``Sub`` scales around it;
 * MatMul, Gemm, Conv (2-D, group 1), BatchNormalization, Add, Concat, Reshape, Flatten,
   Transpose, Squeeze, Unsqueeze, Relu, PRelu, LeakyRelu, Clip, MaxPool, AveragePool,
-  GlobalAveragePool, ReduceMean (over the spatial axes), Softmax, Identity, Dropout; constant sub-graphs (Shape, Gather,
+  GlobalAveragePool, ReduceMean (over the spatial axes), Pad (constant, spatial), Softmax,
+  Identity, Dropout; constant sub-graphs (Shape, Gather,
   Pow, Sqrt, ...) are evaluated at import.
 
 A MatMul/Gemm/Conv becomes a crossbar layer (it calls ``backend.matmul``) when its weight
@@ -42,7 +43,7 @@ import numpy as np
 
 from .graph import INPUT, GraphNetwork, Node
 from .layers import (Add, Affine, AvgPool2d, BatchNorm, Bipolar, Concat, Conv2d, Dense, Flatten, GlobalAvgPool,
-                     HardTanh, LayerError, MaxPool2d, MultiThreshold, PReLU, Quant, ReLU, Reshape, Softmax,
+                     HardTanh, LayerError, MaxPool2d, MultiThreshold, Pad, PReLU, Quant, ReLU, Reshape, Softmax,
                      Ternarize, Transpose, Trunc)
 from .layers.qact import int_range
 from .model import NetworkFileError, save_network
@@ -839,6 +840,38 @@ class _Importer:
             self.fail(node, f"Softmax over axis {ax} of a (batch, {list(x.shape)}) tensor; only the last axis "
                             f"of a (batch, classes) tensor is supported")
         return self.emit(node, Softmax(self.layer_name(node, k)), [x])
+
+    def op_Pad(self, node, ins, a, k):
+        """Constant padding of H and W (a Conv after it sees the padded values; a grid input
+        keeps its grid when the pad value is on it, 0 turns a binary grid ternary)."""
+        x = self._dyn(node, ins)
+        mode = a.get("mode", "constant")
+        if mode != "constant":
+            self.fail(node, f"mode {mode!r} is not supported (constant only)")
+        if "pads" in a:
+            pads = list(a["pads"])
+        else:
+            pads = [int(v) for v in self.const(node, node.input[1], "pads").value.reshape(-1)]
+        value = float(a.get("value", 0.0))
+        if len(node.input) > 2 and node.input[2]:
+            value = float(np.asarray(self.const(node, node.input[2], "constant value").value).reshape(-1)[0])
+        if len(node.input) > 3 and node.input[3]:
+            self.fail(node, "the axes input is not supported")
+        if len(x.shape) != 3 or len(pads) != 8 or any(pads[i] for i in (0, 1, 4, 5)):
+            self.fail(node, f"pads {pads}: only the spatial axes of a (batch, C, H, W) tensor may be padded")
+        if any(p < 0 for p in pads):
+            self.fail(node, f"negative pads {pads} (cropping) are not supported")
+        grid = x.grid
+        if grid is not None:
+            c = value / grid.S
+            if c != round(c):
+                grid = None
+            else:
+                c = int(round(c))
+                codes = None if grid.codes is None else tuple(sorted(set(grid.codes) | {c}))
+                grid = Grid(grid.S, min(grid.lo, c), max(grid.hi, c), codes)
+        lay = Pad(self.layer_name(node, k), [pads[2], pads[3], pads[6], pads[7]], value)
+        return self.emit(node, lay, [x], grid=grid)
 
     # -- pooling -----------------------------------------------------------------------------
     def _pool_common(self, node, a, x):

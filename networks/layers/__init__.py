@@ -17,7 +17,7 @@ from .norm import BatchNorm
 from .pool import AvgPool2d, MaxPool2d, _Pool
 from .qact import Bipolar, MultiThreshold, Quant, Trunc
 from .registry import LAYER_TYPES, MULTI_INPUT_TYPES
-from .reshape import GlobalAvgPool, Reshape, Softmax, Transpose
+from .reshape import GlobalAvgPool, Pad, Reshape, Softmax, Transpose
 from .residual import Residual
 from .shape import Flatten
 from .window import col2im, im2col

@@ -9,14 +9,14 @@ from networks.layers.merge import Add, Concat
 from networks.layers.norm import BatchNorm
 from networks.layers.pool import AvgPool2d, MaxPool2d
 from networks.layers.qact import Bipolar, MultiThreshold, Quant, Trunc
-from networks.layers.reshape import GlobalAvgPool, Reshape, Softmax, Transpose
+from networks.layers.reshape import GlobalAvgPool, Pad, Reshape, Softmax, Transpose
 from networks.layers.residual import Residual
 from networks.layers.shape import Flatten
 
 LAYER_TYPES = {c.type: c for c in (Dense, Conv2d, BatchNorm, Sign, Ternarize, Uniform, ReLU,
                                     MaxPool2d, AvgPool2d, Flatten, Residual,
                                     Affine, PReLU, RPReLU, RSign, HardTanh,
-                                    Add, Concat, Reshape, Transpose, GlobalAvgPool, Softmax,
+                                    Add, Concat, Reshape, Transpose, GlobalAvgPool, Softmax, Pad,
                                     Quant, Bipolar, MultiThreshold, Trunc)}
 
 #: types with several inputs: only in graph networks (``imcsim-network/2``)

@@ -1,5 +1,5 @@
-"""Layout and reduction layers: reshape, transpose (per-sample axes), global average
-pooling, softmax.  Shapes are per sample (the batch axis is never touched).
+"""Layout and reduction layers: reshape, transpose (per-sample axes), constant padding,
+global average pooling, softmax.  Shapes are per sample (the batch axis is never touched).
 """
 from __future__ import annotations
 
@@ -109,3 +109,33 @@ class Softmax(_NoParams):
     def backward(self, g, need_input_grad=True):
         y, self._y = self._y, None
         return y * (g - (g * y).sum(axis=-1, keepdims=True))
+
+
+class Pad(_NoParams):
+    """Constant padding of the spatial axes of (C, H, W): ``pads = [top, left, bottom,
+    right]`` with ``value`` (ONNX ``Pad``, constant mode; e.g. Larq's ``pad_values=1``)."""
+    type = "pad"
+
+    def __init__(self, name, pads, value=0.0):
+        super().__init__(name)
+        if not (isinstance(pads, (list, tuple)) and len(pads) == 4 and all(int(p) >= 0 for p in pads)):
+            raise LayerError(f"layer {name!r}: pads must be [top, left, bottom, right] >= 0, got {pads!r}")
+        self.pads = tuple(int(p) for p in pads)
+        self.value = float(value)
+
+    def _out_shape(self, s):
+        if len(s) != 3:
+            raise LayerError(f"layer {self.name!r}: pad needs (C, H, W) input, gets {list(s)}")
+        t, l, b, r = self.pads
+        return (s[0], s[1] + t + b, s[2] + l + r)
+
+    def forward(self, x, ctx=None):
+        t, l, b, r = self.pads
+        return np.pad(x, ((0, 0), (0, 0), (t, b), (l, r)), constant_values=self.value)
+
+    def backward(self, g, need_input_grad=True):
+        t, l, b, r = self.pads
+        return g[:, :, t:g.shape[2] - b, l:g.shape[3] - r]
+
+    def spec(self):
+        return {"type": self.type, "name": self.name, "pads": list(self.pads), "value": self.value}

@@ -8,7 +8,7 @@ import yaml
 import networks
 from networks import GraphNetwork, Network, NetworkFileError, load_network, save_network
 from networks.graph import Node
-from networks.layers import (Add, Affine, BatchNorm, Concat, Dense, GlobalAvgPool, HardTanh, PReLU, RPReLU,
+from networks.layers import (Add, Affine, BatchNorm, Concat, Dense, GlobalAvgPool, HardTanh, Pad, PReLU, RPReLU,
                              Reshape, RSign, Sign, Softmax, Transpose)
 
 BIREAL = """\
@@ -131,6 +131,7 @@ def _numgrad(f, a, eps=1e-6):
     (lambda: Reshape("rs", [3, -1]), (2, 3, 2)),
     (lambda: GlobalAvgPool("g"), (3, 2, 2)),
     (lambda: Softmax("sm"), (6,)),
+    (lambda: Pad("pd", [1, 0, 2, 1], 0.5), (2, 3, 3)),
 ])
 def test_backward_matches_numeric_gradient(make, shape):
     rng = np.random.default_rng(0)

@@ -349,6 +349,32 @@ def test_bireal_block_with_downsampling_shortcut(tmp_path):
     _agree(net.forward(x), _onnx_ref(m, x))
 
 
+def test_nhwc_input_and_explicit_pads(tmp_path):
+    """A Larq/tf2onnx-style graph: NHWC input -> Transpose -> Sign -> Pad (value 1, as Larq's
+    pad_values=1) -> binary Conv without pads -> BN -> asymmetric Pad (value 0) -> MaxPool ->
+    GlobalAveragePool -> Gemm."""
+    rng = np.random.default_rng(8)
+    C, inits = 4, {}
+    n2, bn = _bin_conv("c1", "p1", C, 6, rng, inits)
+    n2[2].attribute.pop([a.name for a in n2[2].attribute].index("pads"))      # the Conv pads nothing itself
+    inits["p1_pads"] = np.array([0, 0, 1, 1, 0, 0, 1, 1], dtype=np.int64)
+    inits["p1_val"] = np.float32(1.0)
+    inits["p2_pads"] = np.array([0, 0, 0, 0, 0, 0, 1, 1], dtype=np.int64)
+    nodes = ([helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2]),
+              helper.make_node("Sign", ["xt"], ["s"]),
+              helper.make_node("Pad", ["s", "p1_pads", "p1_val"], ["p1"])] + n2
+             + [helper.make_node("Pad", [bn, "p2_pads"], ["p2"]),
+                helper.make_node("MaxPool", ["p2"], ["mp"], kernel_shape=[2, 2], strides=[2, 2])]
+             + _head("mp", 6, rng, inits))
+    m = _model(nodes, inits, [5, 5, C], [10])
+    net = from_onnx(_save(m, tmp_path))
+    q = net.quantized_layers()
+    assert len(q) == 1 and q[0].encoding == "ternary" and q[0].K == C * 9
+    assert [l.type for l in net.all_layers()].count("pad") == 2
+    x = _f32(rng, 24, 5, 5, C)
+    _agree(net.forward(x), _onnx_ref(m, x))
+
+
 QDOM = "qonnx.custom_op.general"
 
 
