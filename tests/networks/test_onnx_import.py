@@ -465,6 +465,45 @@ def test_qonnx_trunc_v2(tmp_path):
     np.testing.assert_allclose(net.forward(x), ref, rtol=0, atol=ATOL)
 
 
+def test_qonnx_cnv_style_convolutions(tmp_path):
+    """FINN's CNV pattern in QONNX: 8-bit signed input Quant -> Conv (BipolarQuant weights,
+    scale per output channel (O, 1, 1, 1)) -> BN -> BipolarQuant -> MaxPool -> Conv (2-bit
+    narrow Quant weights) -> BN -> Quant (2-bit) -> Flatten -> MatMul (BipolarQuant) -> output."""
+    rng = np.random.default_rng(9)
+    bn = lambda p, C: {f"{p}_{k}": v.astype(np.float32) for k, v in (  # noqa: E731
+        ("g", np.abs(rng.normal(size=C)) + .5), ("b", rng.normal(size=C)), ("m", rng.normal(size=C) * 3),
+        ("v", np.abs(rng.normal(size=C)) * 5 + 1))}
+    inits = {"s8": np.float32(1 / 127), "z": np.float32(0), "b8": np.float32(8), "one": np.float32(1),
+             "W1": _f32(rng, 8, 3, 3, 3), "s1": (np.abs(_f32(rng, 8, 1, 1, 1)) + .1).astype(np.float32),
+             "W2": _f32(rng, 8, 8, 3, 3), "s2": np.float32(0.5), "b2": np.float32(2), "W3": _f32(rng, 8 * 2 * 2, 10)}
+    inits.update(bn("bn1", 8))
+    inits.update(bn("bn2", 8))
+    nodes = [helper.make_node("Quant", ["x", "s8", "z", "b8"], ["xq"], domain=QDOM, signed=1, narrow=1,
+                              rounding_mode="ROUND"),
+             helper.make_node("BipolarQuant", ["W1", "s1"], ["w1"], domain=QDOM),
+             helper.make_node("Conv", ["xq", "w1"], ["c1"], kernel_shape=[3, 3]),
+             helper.make_node("BatchNormalization", ["c1", "bn1_g", "bn1_b", "bn1_m", "bn1_v"], ["n1"]),
+             helper.make_node("BipolarQuant", ["n1", "one"], ["a1"], domain=QDOM),
+             helper.make_node("MaxPool", ["a1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("Quant", ["W2", "s2", "z", "b2"], ["w2"], domain=QDOM, signed=1, narrow=1,
+                              rounding_mode="ROUND"),
+             helper.make_node("Conv", ["p1", "w2"], ["c2"], kernel_shape=[3, 3]),
+             helper.make_node("BatchNormalization", ["c2", "bn2_g", "bn2_b", "bn2_m", "bn2_v"], ["n2"]),
+             helper.make_node("Quant", ["n2", "one", "z", "b2"], ["a2"], domain=QDOM, signed=1, narrow=1,
+                              rounding_mode="ROUND"),
+             helper.make_node("Flatten", ["a2"], ["f"]),
+             helper.make_node("BipolarQuant", ["W3", "one"], ["w3"], domain=QDOM),
+             helper.make_node("MatMul", ["f", "w3"], ["y"])]
+    m = _model(nodes, inits, [3, 10, 10], [10], opsets=(("", 15), (QDOM, 1)))
+    net = from_onnx(_save(m, tmp_path))
+    q = net.quantized_layers()
+    assert [(l.encoding, l.weight_kind, l.wq.spec) for l in q] == [
+        ("signed8", "binary", "xnor"), ("binary", "ternary", "ternary"), ("ternary", "binary", "binary")]
+    assert len(net._fused_groups()) == 2
+    x = rng.uniform(-1, 1, (16, 3, 10, 10)).astype(np.float32)
+    _agree(net.forward(x), _qonnx_exec(m, x))
+
+
 # ==================================================================================== refusals
 @pytest.mark.parametrize("case,match", [
     ("lstm", r"node 'rnn' \(LSTM\): op type 'LSTM' is not supported"),
