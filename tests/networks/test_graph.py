@@ -99,7 +99,7 @@ def test_fused_chain_with_affine_matches_unfused():
 
 
 def test_graph_on_ideal_imc_card_equals_exact(tmp_path):
-    dm = pytest.importorskip("device_models")
+    import device_models as dm
     from imcsim.engine import ImcBackend
 
     net = _bireal(tmp_path, seed=3)

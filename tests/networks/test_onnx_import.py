@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
-import networks  # noqa: E402
-from networks.onnx_import import OnnxImportError, from_onnx, import_onnx  # noqa: E402
+import networks
+from networks.onnx_import import OnnxImportError, from_onnx, import_onnx
 
 ROOT = Path(__file__).resolve().parents[2]
 _SHARED = Path(os.environ.get("IMCSIM_SHARED_MODELS", ROOT.parent / "shared" / "models"))
@@ -65,7 +65,6 @@ def _agree(ours, ref):
 
 
 def _qonnx_exec(path_or_model, x):
-    qonnx = pytest.importorskip("qonnx")  # noqa: F841
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
     from qonnx.transformation.infer_shapes import InferShapes
@@ -106,7 +105,7 @@ def test_tfc_matches_qonnx_executor(name, enc, wk):
 
 
 def test_tfc_ideal_card_equals_exact_backend():
-    dm = pytest.importorskip("device_models")
+    import device_models as dm
     from imcsim.engine import ImcBackend
 
     net = from_onnx(_tfc("TFC_2W2A"))
@@ -154,7 +153,6 @@ def test_trainer_trains_an_imported_network():
 
 
 def test_study_over_imported_tfc_runs_on_tim_and_xnor(tmp_path, monkeypatch):
-    pytest.importorskip("device_models")
     import imcsim
 
     if not (FASHION / "t10k-images-idx3-ubyte.gz").is_file():
