@@ -341,6 +341,14 @@ class _Importer:
                 else:
                     r = fn(v[0], v[1])
                 return Const(r, batch=self._bor(ins, r.shape))
+            if op == "MatMul":
+                return Const(np.matmul(v[0], v[1]))
+            if op in ("Min", "Max"):
+                fn = np.minimum if op == "Min" else np.maximum
+                r = v[0]
+                for w in v[1:]:
+                    r = fn(r, w)
+                return Const(r)
             if op in ("Sqrt", "Neg", "Abs", "Sign", "Reciprocal", "Floor", "Ceil", "Round", "Exp", "Log"):
                 fn = {"Sqrt": np.sqrt, "Neg": np.negative, "Abs": np.abs, "Sign": np.sign,
                       "Reciprocal": np.reciprocal, "Floor": np.floor, "Ceil": np.ceil, "Round": np.round,
