@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=fmt, epilog=INFO_EPILOG,
                          description="Peak TOPS, TOPS/W, TOPS/mm2 and area of a card.")
     inf.add_argument("card", metavar="CARD", help="card name or path to a card YAML file")
+    inf.add_argument("--json", action="store_true",
+                     help="print the card's figures against its paper's as JSON")
 
     im = sub.add_parser("import", help="import a QONNX / ONNX model as a network file",
                         formatter_class=fmt, epilog=IMPORT_EPILOG,
@@ -273,6 +275,13 @@ def _cmd_info(a) -> int:
     except StudyError as exc:
         raise StudyError(exc.message, None, "CARD") from None
     card = device_models.load_card(ref)
+    if a.json:
+        import json
+
+        from imcsim.cli.info import validation_figures
+
+        print(json.dumps(validation_figures(card), indent=2))
+        return EXIT_OK
     from imcsim.cli.info import format_info
 
     print(format_info(card))
