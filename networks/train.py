@@ -229,7 +229,9 @@ def main(argv=None):
             for n in names:
                 train_zoo(n, a.out, a.epochs, a.seed, root=a.root)
         else:
-            net = load_network(a.network, weights=False)
+            # with its weights when the file names them: fixed constants of an imported graph
+            # (input scaling, quantizer scales) survive init; everything trainable is re-initialized
+            net = load_network(a.network)
             xtr, ytr = datasets.load(a.dataset, "train", root=a.root)
             xte, yte = datasets.load(a.dataset, "test", root=a.root)
             train(net, xtr, ytr, epochs=a.epochs or 60, lr=a.lr, batch=a.batch, seed=a.seed or 0,
