@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import yaml
 
+from device_models import safe_yaml
+
 __all__ = [
     "Card", "CardError", "Param", "SCHEMA", "SECTIONS", "SOURCE_PREFIXES",
     "load_card", "list_cards", "parameter_table", "card_from_dict", "format_parameter_table",
@@ -505,6 +507,10 @@ def card_from_dict(data: Any, where: str = "card", path: str | None = None) -> C
     if not isinstance(references, dict):
         raise CardError(where, "references", "expected a mapping of reference keys to text, "
                         f"got {type(references).__name__}")
+    for k, v in references.items():
+        if isinstance(v, (list, dict)):
+            raise CardError(where, f"references.{k}", "expected the text of a reference, got a "
+                            f"{type(v).__name__}")
     references = {str(k): str(v) for k, v in references.items()}
 
     values: dict[str, Any] = {}
@@ -585,10 +591,29 @@ def load_card(name_or_path: "str | os.PathLike | Card") -> Card:
             text = Path(file_path).read_text(encoding="utf-8")
         except OSError as e:
             raise CardError(where, "", f"cannot read the file ({e.strerror})") from None
+        except UnicodeDecodeError as e:
+            raise CardError(where, "", f"expected UTF-8 text, got byte 0x{e.object[e.start]:02x} "
+                            f"at offset {e.start} (a binary file?)") from None
+    return card_from_dict(_parse_yaml(text, where), where, file_path)
+
+
+def _parse_yaml(text: str, where: str):
+    """The card's YAML: safe tags only, no duplicate keys, aliases bounded
+    (:mod:`device_models.safe_yaml`); every problem a one-line CardError."""
     try:
-        data = yaml.safe_load(text)
+        data, _ = safe_yaml.load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = str(getattr(e, "problem", "") or "")
+        if isinstance(e, safe_yaml.YamlLimitError):
+            raise CardError(where, "", f"{problem}{at}") from None
+        if problem.startswith("duplicate key"):
+            raise CardError(where, "", f"{problem}{at}; expected each key once") from None
+        if isinstance(e, yaml.constructor.ConstructorError) and "tag" in problem:
+            m = re.search(r"'([^']*)'", problem)
+            tag = (m.group(1) if m else problem).replace("tag:yaml.org,2002:", "!!")
+            raise CardError(where, "", f"unsupported YAML tag {tag!r}{at}; a card is plain YAML "
+                            "(mappings, lists, numbers, strings), no !!python or other tags") from None
         raise CardError(where, "", f"expected valid YAML, got a syntax error{at}") from None
-    return card_from_dict(data, where, file_path)
+    return data

@@ -123,9 +123,75 @@ def _one_line(exc) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _data_stamp():
+    """(IMCSIM_DATA, (name, mtime, size) of the files in it and one level below): the
+    data files a non-shipped data set is read from; an edited file is reloaded."""
+    root = os.environ.get("IMCSIM_DATA")
+    if not root:
+        return None
+    out = []
+    try:
+        base = Path(root).expanduser()
+        for p in sorted(list(base.iterdir()) + [q for d in base.iterdir() if d.is_dir()
+                                                for q in d.iterdir()]):
+            if p.is_file():
+                st_ = p.stat()
+                out.append((str(p), st_.st_mtime_ns, st_.st_size))
+    except OSError:
+        pass
+    return root, tuple(out)
+
+
 @functools.lru_cache(maxsize=16)
-def _dataset_cached(name: str, split: str, limit):
+def _dataset_loaded(name: str, split: str, limit, stamp):
     return _networks().datasets.load(name, split=split, limit=limit)
+
+
+def _dataset_cached(name: str, split: str, limit):
+    """The data set (one load per process, again if a data file changed)."""
+    return _dataset_loaded(name, split, limit, _data_stamp())
+
+
+def _arrays_digest(h, arrays) -> None:
+    """Feed named arrays (dtype, shape and bytes) into the hash ``h``."""
+    import numpy as np
+
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+
+
+def _network_digest(ref: str) -> str:
+    """SHA-256 of what decides a network's numbers: its spec and every weight array."""
+    return _network_digest_of(ref, _stamp(ref, ".npz"))
+
+
+@functools.lru_cache(maxsize=8)
+def _network_digest_of(ref: str, stamp) -> str:
+    import hashlib
+    import json
+
+    net = _network_loaded(ref, stamp)
+    h = hashlib.sha256()
+    h.update(json.dumps(net.spec(), sort_keys=True, default=repr).encode())
+    _arrays_digest(h, net.state_dict())
+    return h.hexdigest()
+
+
+def _dataset_digest(name: str, split: str, limit) -> str:
+    """SHA-256 of the samples and labels a study simulates (the data files' contents)."""
+    return _dataset_digest_of(name, split, limit, _data_stamp())
+
+
+@functools.lru_cache(maxsize=8)
+def _dataset_digest_of(name, split, limit, stamp) -> str:
+    import hashlib
+
+    x, y = _dataset_loaded(name, split, limit, stamp)
+    h = hashlib.sha256()
+    _arrays_digest(h, {"x": x, "y": y})
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- computing

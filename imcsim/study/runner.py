@@ -2,7 +2,10 @@
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import sys
 import time
 
@@ -21,15 +24,33 @@ from imcsim.study.resolve import (
 from imcsim.study.schema import Point, Study
 from imcsim.study.store import (
     POINT_FILE,
-    _open,
+    PointProblem,
+    PointsLocked,
     _read_manifest,
     _stored_points,
     _write_atomic,
     _write_manifest,
+    lock_points,
+    read_point,
+    remove_points,
+    study_identity,
+    write_point,
 )
 from imcsim.study.validate import _check_output_dir, validate_study
 
 SCHEDULER_TIMEOUT_S = 5.0
+#: Most local dask worker processes per core of this machine (``--workers``): more only
+#: adds processes (about 150 MB each) that wait for a core.
+MAX_WORKERS_PER_CORE = 2
+
+
+def max_workers() -> int:
+    """The largest ``--workers`` accepted on this machine."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return MAX_WORKERS_PER_CORE * max(1, cores)
 
 
 def point_seed(seed: int, index: int) -> np.random.SeedSequence:
@@ -109,6 +130,13 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
     stream = stream if stream is not None else sys.stderr
     if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
         raise StudyError(f"expected an integer >= 1, got {workers!r}", None, "--workers")
+    if workers is not None and int(workers) > max_workers():
+        raise StudyError(f"expected at most {max_workers()} local worker processes "
+                         f"({MAX_WORKERS_PER_CORE} per core of this machine), got {workers}; "
+                         "for more, start workers on other machines and use --scheduler",
+                         None, "--workers")
+    if out_dir is not None and not str(out_dir).strip():
+        raise StudyError("expected a directory path, got ''", None, "--out")
     if workers is not None and scheduler is not None:
         raise StudyError("give either --workers or --scheduler, not both", None,
                          "--scheduler")
@@ -124,13 +152,34 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
         raise study.error(f"cannot create {str(pdir)!r}: {exc.strerror}", "outputs",
                           "dir") from None
 
+    try:
+        with lock_points(pdir):
+            return _run_locked(study, digest, pdir, points, resume, workers, scheduler,
+                               progress, plots, stream, summary)
+    except PointsLocked as exc:
+        who = f" (process {exc.args[0]})" if exc.args and exc.args[0] else ""
+        raise study.error(f"another imcsim run{who} is writing to {pdir}; wait for it to "
+                          "finish, or give this run another --out DIR", "outputs", "dir") from None
+
+
+def _run_locked(study, digest, pdir, points, resume, workers, scheduler, progress, plots,
+                stream, summary):
+    n = len(points)
     manifest = _read_manifest(pdir)
+    if manifest is not None:
+        other = manifest.get("source")
+        mine = study_identity(study)
+        if other and mine and other != mine and manifest.get("hash") != digest:
+            raise study.error(
+                f"{pdir} holds the points of another study file with the same name "
+                f"({other}); they are kept. Give this study another name or another "
+                "--out DIR (or delete that folder to start over)", "study")
     if resume:
         if manifest is not None and manifest.get("hash") != digest:
             raise study.error(
                 f"--resume: {pdir} holds points of a different version of this study "
-                f"(hash {manifest.get('hash')}, now {digest}); run without --resume to "
-                "start over", "study")
+                f"(hash {manifest.get('hash')}, now {digest}: the study, its card, network "
+                "or data files changed); run without --resume to start over", "study")
         done = _stored_points(pdir, digest, n)
     else:
         done = set()
@@ -145,10 +194,10 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
             exc.file = exc.file or study.file
             raise StudyError(exc.message, exc.file, exc.key, exc.line) from None
     try:
-        if not resume:
-            for f in pdir.glob("point-*.nc"):
-                f.unlink()
-        _write_manifest(pdir, study, digest)
+        with _disk_errors(study, pdir):
+            if not resume:
+                remove_points(pdir)
+            _write_manifest(pdir, study, digest)
         if progress:
             where = ("in-process" if client is None else
                      f"{workers} local dask worker(s)" if workers is not None else
@@ -159,7 +208,8 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
         bar = Progress(n, len(done), stream=stream, enabled=progress)
 
         def store(res, point):
-            _write_atomic(res, pdir / POINT_FILE.format(point.index))
+            with _disk_errors(study, pdir):
+                write_point(res, pdir, point.index)
             bar.update(point.label())
 
         try:
@@ -181,13 +231,31 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
                 cluster.close()
 
     result = assemble(study, digest)
-    _write_atomic(result, study.result_path())
+    with _disk_errors(study, study.result_path().parent):
+        _write_atomic(result, study.result_path())
     if summary if summary is not None else progress:
         print(summary_table(result), file=sys.stdout, flush=True)
         print(f"wrote {study.result_path()}", file=sys.stdout, flush=True)
     if plots if plots is not None else True:
         _draw_plots(study, result, stream, verbose=summary if summary is not None else progress)
     return result
+
+
+@contextlib.contextmanager
+def _disk_errors(study: Study, where):
+    """A write that fails for want of space, quota or permission is bad input (exit 2):
+    one line naming the folder and the reason (temporary files are removed by the writers)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRNOS:
+            raise
+        raise study.error(f"cannot write in {where}: {exc.strerror or exc}", "outputs",
+                          "dir") from None
+
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                errno.EFBIG, errno.ENAMETOOLONG}
 
 
 def _run_dask(client, study, todo, digest, store):
@@ -255,11 +323,12 @@ def assemble(study: Study, digest: str | None = None):
     pdir = study.points_dir()
     point_ds = []
     for p in study.points():
-        f = pdir / POINT_FILE.format(p.index)
-        if not f.is_file():
-            raise study.error(f"point {p.index} missing in {pdir}; rerun with --resume",
-                              "study")
-        ds = _open(f)
+        try:
+            ds = read_point(pdir, p.index, digest)
+        except PointProblem as exc:
+            f = pdir / POINT_FILE.format(p.index)
+            raise study.error(f"cannot assemble: point file {f} is unusable: {exc}; rerun "
+                              "with --resume to compute it again", "study") from None
         for k in ("imcsim_point_index", "imcsim_study_hash"):
             ds.attrs.pop(k, None)
         point_ds.append(ds)

@@ -8,17 +8,21 @@ import hashlib
 import itertools
 import json
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from device_models import safe_yaml
 from imcsim.errors import StudyError, bad_input_types
 from imcsim.plot import KINDS as PLOT_KINDS  # the plot kinds outputs.plots may name
 from imcsim.results.labels import format_value as _fmt
 from imcsim.study.resolve import (
     _card_cached,
+    _dataset_digest,
+    _network_digest,
     _resolve_ref,
     _suggest,
     resolve_study_path,
@@ -146,6 +150,19 @@ class Study:
             except (*bad_input_types(), OSError):  # validate names the problem
                 cards[str(ref)] = None
         doc["cards"] = cards
+        nets = {}  # the networks' specs and weights: an edited network file too
+        for ref in dict.fromkeys([self.network] + [v for d in self.dims
+                                                   for v in d.members.get("network", [])]):
+            try:
+                nets[str(ref)] = _network_digest(self.resolved_network(ref))
+            except (*bad_input_types(), OSError):
+                nets[str(ref)] = None
+        doc["networks"] = nets
+        try:  # the samples themselves: edited data files too
+            doc["data"] = _dataset_digest(self.dataset["name"], self.dataset["split"],
+                                          self.dataset["limit"])
+        except (*bad_input_types(), OSError):
+            doc["data"] = None
         blob = json.dumps(doc, sort_keys=True, default=repr)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -160,64 +177,52 @@ class Study:
 
 
 # --------------------------------------------------------------------------- YAML
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loader that refuses duplicate keys."""
-
-
-def _construct_mapping(loader, node, deep=False):
-    seen = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            hash(key)
-        except TypeError:
-            continue
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key]})",
-                key_node.start_mark)
-        seen[key] = key_node.start_mark.line + 1
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                 _construct_mapping)
-
-
 def _yaml_load(text: str, file: str | None):
+    """(doc, line map) of a study text: safe tags, unique keys, aliases bounded
+    (``device_models.safe_yaml``)."""
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        doc, root = safe_yaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         ctx = getattr(exc, "context", None)
+        if isinstance(exc, safe_yaml.YamlLimitError):
+            raise StudyError(problem, file, None, line) from None
         msg = f"malformed YAML: {problem}" + (f" ({ctx})" if ctx and problem != ctx else "")
         raise StudyError(msg, file, None, line) from None
+    return doc, _line_map(root)
 
 
-def _line_map(text: str) -> dict:
-    """(key, key, ...) -> line number of that key in the YAML text (best effort)."""
+def _line_map(root) -> dict:
+    """(key, key, ...) -> line number of that key in the YAML text (best effort), from the
+    composed node graph ``root`` (or a YAML text). A node reached again through an alias
+    is not walked again: the map has one entry per node of the text, never per expansion."""
     out: dict = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+    if isinstance(root, str):
+        try:
+            _, root = safe_yaml.load(root)
+        except yaml.YAMLError:
+            return out
+    if root is None:
         return out
-
-    def walk(node, path):
+    seen: set = set()
+    stack = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 p = path + (str(k.value),)
-                out[p] = k.start_mark.line + 1
-                walk(v, p)
+                out.setdefault(p, k.start_mark.line + 1)
+                stack.append((v, p))
         elif isinstance(node, yaml.SequenceNode):
             for i, v in enumerate(node.value):
                 p = path + (i,)
-                out[p] = v.start_mark.line + 1
-                walk(v, p)
-
-    if root is not None:
-        walk(root, ())
+                out.setdefault(p, v.start_mark.line + 1)
+                stack.append((v, p))
     return out
 
 
@@ -252,8 +257,13 @@ def _typename(v) -> str:
             list: "a list", dict: "a mapping"}.get(type(v), type(v).__name__)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 60, 60
+
+
 def _show(v) -> str:
-    s = repr(v)
+    """A short repr: bounded work whatever ``v`` holds (shared lists are not expanded)."""
+    s = _REPR.repr(v)
     return s if len(s) <= 60 else s[:57] + "..."
 
 
@@ -276,9 +286,8 @@ def load_study(source, *, file: str | None = None) -> Study:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise StudyError(f"cannot read: {exc}", file) from None
-        doc = _yaml_load(text, file)
+        doc, lines = _yaml_load(text, file)
         base_dir = path.resolve().parent
-        lines = _line_map(text)
     return _parse(doc, text, file, base_dir, lines)
 
 
