@@ -170,6 +170,9 @@ class ImcBackend:
         """Simulate ``x @ w`` on the crossbar. x (B, K) integers in the encoding's range,
         w (K, N) integers; returns float64 (B, N)."""
         x, w, _ = check_matmul(x, w, encoding, layer, asym, error=InputError)
+        if w.shape[0] == 0 or w.shape[1] == 0:
+            raise InputError(f"layer {layer!r}: w: expected K >= 1 rows and N >= 1 columns, got "
+                             f"shape {w.shape}")
         enc = parse_encoding(encoding, asym)
         state = self._state(layer, w, enc, x)
         B = x.shape[0]

@@ -7,6 +7,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 import reprlib
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from device_models import safe_yaml
 from imcsim.errors import StudyError, bad_input_types
 from imcsim.plot import KINDS as PLOT_KINDS  # the plot kinds outputs.plots may name
 from imcsim.results.labels import format_value as _fmt
+from imcsim.simulation import MAX_TRIALS
 from imcsim.study.resolve import (
     _card_cached,
     _dataset_digest,
@@ -35,6 +37,23 @@ DATASET_KEYS = ("name", "split", "limit")
 OUTPUT_KEYS = ("dir", "plots")
 #: sweep/zip keys that are not card parameter paths
 SPECIAL_PATHS = ("network", "hardware")
+
+# ---- limits (docs/studies.md, "Limits"): a small file must never exhaust the machine
+#: Longest study name [characters]: it names files (``NAME.points``, ``NAME_KIND.png``),
+#: and a file name has at most 255 bytes on common file systems.
+MAX_NAME_LENGTH = 100
+#: Most Monte Carlo trials per point: ``imcsim.simulation.MAX_TRIALS``.
+#: Most points of a sweep (the product of the dimensions' sizes): each point is a file and
+#: is simulated once; validate checks every one.
+MAX_POINTS = 100_000
+
+
+def _reserved_names() -> frozenset:
+    """Names a sweep dimension may not take: the result's own dimensions, coordinates and
+    variables (a dimension named ``trial`` could never be assembled)."""
+    from imcsim.results.dataset import COORDS, POINT_DIMS, VARIABLES
+
+    return frozenset(POINT_DIMS) | frozenset(COORDS) | frozenset(VARIABLES)
 
 
 # --------------------------------------------------------------------------- data
@@ -107,7 +126,7 @@ class Study:
 
     @property
     def n_points(self) -> int:
-        return int(np.prod([d.size for d in self.dims])) if self.dims else 1
+        return math.prod(d.size for d in self.dims)  # Python ints: no overflow
 
     @property
     def shape(self) -> tuple:
@@ -311,6 +330,9 @@ def _parse(doc, text, file, base_dir, lines) -> Study:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
         raise err("expected a name of letters, digits, '_', '-', '.' (it names the "
                   f"result files), got {_show(name)}", "study")
+    if len(name) > MAX_NAME_LENGTH:
+        raise err(f"expected a name of at most {MAX_NAME_LENGTH} characters (it names the "
+                  f"result files), got {len(name)}", "study")
     description = doc.get("description") or ""
     if not isinstance(description, str):
         raise err(f"expected a string, got {_typename(description)}", "description")
@@ -367,15 +389,27 @@ def _parse(doc, text, file, base_dir, lines) -> Study:
             if p in setv:
                 raise err("parameter both fixed in 'set' and swept; keep one", "sweep", p)
     names = [d.name for d in dims]
+    reserved = _reserved_names()
+    for gi, d in enumerate([x for x in dims if x.kind == "zip"]):
+        if d.name in reserved:
+            raise err(f"dimension name {d.name!r} is taken by the result's own "
+                      f"dimensions and variables ({', '.join(sorted(reserved))}); "
+                      "choose another name", "sweep", "zip", gi,
+                      "name")
     for d in dims:
         if names.count(d.name) > 1:
             raise err(f"dimension name {d.name!r} used twice", "sweep")
+    n_points = math.prod(d.size for d in dims)
+    if n_points > MAX_POINTS:
+        sizes = " x ".join(str(d.size) for d in dims)
+        raise err(f"the sweep has {n_points} points ({sizes}); expected at most "
+                  f"{MAX_POINTS} (split it into several studies)", "sweep")
 
     trials = doc.get("trials", 1)
     if isinstance(trials, bool) or not isinstance(trials, int):
         raise err(f"expected an integer >= 1, got {_show(trials)}", "trials")
-    if trials < 1:
-        raise err(f"expected an integer >= 1, got {trials}", "trials")
+    if trials < 1 or trials > MAX_TRIALS:
+        raise err(f"expected an integer in [1, {MAX_TRIALS}], got {trials}", "trials")
     seed = doc.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise err(f"expected an integer >= 0, got {_show(seed)}", "seed")
@@ -446,6 +480,13 @@ def _parse_sweep(sweep, err) -> list[Dimension]:
             raise err(f"expected a parameter path such as 'adc.bits', got {_show(key)}",
                       "sweep", str(key))
         _check_values(vals, err, "sweep", key)
+        seen: dict = {}
+        for i, v in enumerate(vals):
+            k = (type(v) is str, v)  # 4 and 4.0 are one value; 4 and '4' are not
+            if k in seen:
+                raise err(f"value {_show(v)} given twice (positions {seen[k]} and {i}); "
+                          "the values of a grid dimension must differ", "sweep", key)
+            seen[k] = i
         dims.append(Dimension(key, {key: list(vals)}, "grid"))
     return dims
 
