@@ -139,6 +139,10 @@ def _p(path, type_, unit, allowed, description, **kw) -> Param:
 _NONNEG = dict(lo=0.0)
 _POS = dict(lo=0.0, lo_open=True)
 
+#: Largest tile side [cells] (tile.rows, tile.columns): SRAM crossbars have hundreds to a few
+#: thousand; the bound keeps per-column state (ADC offsets, tables) within memory.
+MAX_TILE_DIM = 65536
+
 #: Every parameter path, in card order. (path -> Param)
 SCHEMA: dict[str, Param] = {p.path: p for p in [
     _p("technology.node_nm", "float", "nm", "> 0", "process node", **_POS),
@@ -168,8 +172,8 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
     _p("cell.write_energy_pj", "float", "pJ", ">= 0", "writing one cell", **_NONNEG),
     _p("cell.discharge_energy_pj", "float", "pJ", ">= 0",
        "one discharging cell in one access", **_NONNEG),
-    _p("tile.rows", "int", "", ">= 1", "R, cells per column", lo=1),
-    _p("tile.columns", "int", "", ">= 1", "C, cells per row", lo=1),
+    _p("tile.rows", "int", "", f"[1, {MAX_TILE_DIM}]", "R, cells per column", lo=1, hi=MAX_TILE_DIM),
+    _p("tile.columns", "int", "", f"[1, {MAX_TILE_DIM}]", "C, cells per row", lo=1, hi=MAX_TILE_DIM),
     _p("tile.rows_per_access", "int", "", "[1, tile.rows]", "L, rows active at once", lo=1),
     _p("tile.periphery_area_mm2", "float", "mm2", ">= 0",
        "drivers, precharge, shift-add, control of one tile (ADCs excluded)", **_NONNEG),
