@@ -4,6 +4,7 @@ whether each network fits each card, before anything is simulated.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 
@@ -113,6 +114,9 @@ def _check_output_dir(study: Study, create: bool = False):
             raise NotADirectoryError(20, f"{anc} is not a directory")
         if not os.access(anc, os.W_OK | os.X_OK):
             raise PermissionError(13, "Permission denied")
+        # the permission bits can say yes where the file system says no (/proc, a
+        # read-only mount): create and remove a folder where the run would create one
+        os.rmdir(tempfile.mkdtemp(prefix=".imcsim-write-test-", dir=anc))
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise study.error(f"cannot write to directory {str(d)!r}: {reason}; expected a "
@@ -125,17 +129,14 @@ def _check_dataset(study: Study):
         x, y = _networks().datasets.load(ds["name"], split=ds["split"], limit=1)
     except (*bad_input_types(), OSError) as exc:
         names = list(_networks().datasets.list())
+        if names and ds["name"] not in names:  # the names once: a suggestion or the list
+            raise study.error(f"unknown dataset {ds['name']!r}; {_suggest(ds['name'], names)}",
+                              "dataset", "name") from None
         keys: tuple = ("dataset",)
-        hint = ""
-        if names and ds["name"] not in names:
-            keys = ("dataset", "name")
-            hint = _suggest(ds["name"], names)
-        else:
-            if ds["split"] not in _networks().datasets.info(ds["name"]).splits:
-                keys = ("dataset", "split")
+        if ds["split"] not in _networks().datasets.info(ds["name"]).splits:
+            keys = ("dataset", "split")
         raise study.error(f"cannot load dataset {ds['name']!r} split {ds['split']!r}: "
-                          f"{_one_line(exc)}" + (f"; {hint}" if hint else ""),
-                          *keys) from None
+                          f"{_one_line(exc)}", *keys) from None
     if len(x) < 1:
         raise study.error("dataset is empty", "dataset")
 
@@ -159,6 +160,45 @@ def _check_fits(study: Study, net, net_name: str, card, card_name: str, point: P
                 f"network {net_name!r} cannot run on card {card_name!r}{where}: layer "
                 f"{layer.name!r} has weights the {kind} cells cannot hold "
                 f"({_one_line(exc)})", *keys) from None
+
+
+#: card paths that decide whether a network's weights fit a card (cells and tiles)
+_FIT_PATHS = ("cell.kind", "adc.sensing", "tile.rows", "tile.columns", "tile.rows_per_access",
+              "chip.tiles", "chip.allow_reload")
+
+
+def _check_tiles(study: Study, net, net_name: str, card, card_name: str, point: Point):
+    """With ``chip.allow_reload: false`` the network's layers must fit ``chip.tiles`` at
+    once (the run would refuse it after simulating): tiles counted by the engine's mapper."""
+    if card["chip.allow_reload"]:
+        return
+    from imcsim.engine.mapper import map_layer
+    from imcsim.engine.tile import Tile
+
+    tile = Tile.from_card(card)
+    needed, worst = 0, ("", 0)
+    swept = [k for k in ("network", "hardware", "chip.tiles", "chip.allow_reload",
+                         "tile.rows", "tile.columns") if any(k in d.members for d in study.dims)]
+    where = f" (point {point.label()})" if swept else ""
+    keys = _path_keys(study, swept[0]) if swept else ("hardware",)
+    for layer in net.quantized_layers():
+        w = layer.weight_matrix()
+        if w is None:
+            continue
+        _, place = weight_slices(np.asarray(w), card["cell.kind"])
+        K, N = np.shape(w)
+        try:
+            tiles = map_layer(K, N, place.size, tile, 1).tiles
+        except InputError as exc:
+            raise study.error(f"network {net_name!r} cannot run on card {card_name!r}{where}: "
+                              f"layer {layer.name!r}: {_one_line(exc)}", *keys) from None
+        needed += tiles
+        worst = max(worst, (layer.name, tiles), key=lambda t: t[1])
+    if needed > tile.chip_tiles:
+        raise study.error(
+            f"network {net_name!r} needs {needed} tiles on card {card_name!r}{where} (largest "
+            f"layer {worst[0]!r}: {worst[1]}) but chip.tiles is {tile.chip_tiles} and "
+            "chip.allow_reload is false; set chip.allow_reload: true or use more tiles", *keys)
 
 
 def _check_networks_run(study: Study, nets: dict):
@@ -224,10 +264,11 @@ def validate_study(source, *, check_output_dir: bool = True, out_dir=None) -> St
         hw = p.values.get("hardware", study.hardware)
         nw = p.values.get("network", study.network)
         card = _check_overrides(study, cards[hw], p.overrides, hw)
-        key = (nw, hw, card["cell.kind"], card["adc.sensing"])
+        key = (nw, hw) + tuple(card[k] for k in _FIT_PATHS)
         if key not in seen:
             seen.add(key)
             _check_fits(study, nets[nw], nw, card, hw, p)
+            _check_tiles(study, nets[nw], nw, card, hw, p)
     _check_dataset(study)
     _check_networks_run(study, nets)
     for kind in study.outputs["plots"]:
