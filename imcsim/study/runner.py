@@ -39,6 +39,8 @@ from imcsim.study.store import (
 from imcsim.study.validate import _check_output_dir, validate_study
 
 SCHEDULER_TIMEOUT_S = 5.0
+#: How long a run waits for a scheduler given by --scheduler to have one worker [s].
+WORKER_WAIT_S = 30.0
 #: Most local dask worker processes per core of this machine (``--workers``): more only
 #: adds processes (about 150 MB each) that wait for a core.
 MAX_WORKERS_PER_CORE = 2
@@ -102,6 +104,13 @@ def _connect(scheduler, workers):
                              f"{SCHEDULER_TIMEOUT_S:g} s ({_one_line(exc) or 'timeout'}); "
                              "expected the address of a running 'dask scheduler', such as "
                              "tcp://HOST:8786", None, "--scheduler") from None
+        try:  # a scheduler without workers would take the tasks and never run them
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except (TimeoutError, OSError, distributed.TimeoutError):
+            client.close()
+            raise StudyError(f"scheduler {scheduler!r} has no workers (waited "
+                             f"{WORKER_WAIT_S:g} s); start some with `dask worker "
+                             f"{scheduler}`", None, "--scheduler") from None
         return client, None, True
     import logging
 
