@@ -451,3 +451,34 @@ def test_19_result_and_point_files_respect_the_umask(tmp_path, umask, mode):
     out = tmp_path / "out"
     for f in [out / "rel.nc", out / "rel.points" / "point-00000.nc"]:
         assert (f.stat().st_mode & 0o777) == mode, f
+
+
+def test_15_bad_input_point_on_dask_is_one_line(tmp_path, monkeypatch):
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    from imcsim.study import runner
+
+    def bad(spec):
+        raise dm.CardError("override", "adc.bits", "expected a bad-input test")
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.DEBUG)
+            self.records = []
+
+        def emit(self, record):
+            self.records.append(record.getMessage())
+
+    keep = Keep()
+    worker_log = logging.getLogger("distributed.worker")
+    worker_log.addHandler(keep)
+    monkeypatch.setattr(runner, "compute_point", bad)
+    try:
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                      dashboard_address=None) as c:
+            with pytest.raises(StudyError, match="cannot be simulated: override: adc.bits"):
+                run_study(doc(tmp_path), scheduler=c.scheduler_address, progress=False)
+    finally:
+        worker_log.removeHandler(keep)
+    assert not [m for m in keep.records if "Compute Failed" in m]   # no worker traceback

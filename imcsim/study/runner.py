@@ -78,6 +78,15 @@ def compute_point(spec: dict):
     return result
 
 
+def _compute_point_task(spec: dict):
+    """``compute_point`` as a dask task: bad input comes back as a value, not an exception,
+    so the worker logs no "Compute Failed" traceback for it (the run names it in one line)."""
+    try:
+        return compute_point(spec)
+    except bad_input_types() as exc:
+        return {"imcsim_bad_input": _one_line(exc)}
+
+
 def _spec(study: Study, point: Point, digest: str) -> dict:
     return {"index": point.index, "network": point.network, "hardware": point.hardware,
             "dataset": dict(study.dataset), "overrides": dict(point.overrides),
@@ -230,14 +239,17 @@ def _run_locked(study, digest, pdir, points, resume, workers, scheduler, progres
                         raise _point_error(study, p, exc) from None
                     store(res, p)
             else:
-                _run_dask(client, study, todo, digest, store)
+                with _quiet_distributed():
+                    _run_dask(client, study, todo, digest, store)
         finally:
             bar.close()
     finally:
         if owned:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            with _quiet_distributed():
+                with contextlib.suppress(Exception):
+                    client.close()
+                if cluster is not None:
+                    cluster.close()
 
     result = assemble(study, digest)
     with _disk_errors(study, study.result_path().parent):
@@ -272,20 +284,28 @@ def _run_dask(client, study, todo, digest, store):
     shared disk)."""
     import distributed
 
+    lost = _lost_errors()
     by_key = {}
     futures = []
-    for p in todo:
-        fut = client.submit(compute_point, _spec(study, p, digest), pure=False,
-                            key=f"imcsim-{study.name}-{digest}-{p.index}-{time.time_ns()}")
-        by_key[fut.key] = p
-        futures.append(fut)
     try:
+        for p in todo:
+            fut = client.submit(_compute_point_task, _spec(study, p, digest), pure=False,
+                                key=f"imcsim-{study.name}-{digest}-{p.index}-{time.time_ns()}")
+            by_key[fut.key] = p
+            futures.append(fut)
         for fut in distributed.as_completed(futures):
             p = by_key[fut.key]
             try:
                 res = fut.result()
             except bad_input_types() as exc:
                 raise _point_error(study, p, exc) from None
+            except lost as exc:
+                if isinstance(exc, OSError) and exc.errno is not None:
+                    raise
+                raise RuntimeError(
+                    f"lost the dask scheduler or its workers ({type(exc).__name__}: "
+                    f"{_one_line(exc)}); the finished points are kept: run again with "
+                    "--resume") from None
             except Exception as exc:
                 if "deserializ" in str(exc) or isinstance(exc, (ImportError, ModuleNotFoundError)):
                     raise RuntimeError(
@@ -293,10 +313,58 @@ def _run_dask(client, study, todo, digest, store):
                         "imcsim (the same version) in the environment of the scheduler and of "
                         f"every worker ({_one_line(exc)})") from exc
                 raise
+            if isinstance(res, dict) and "imcsim_bad_input" in res:
+                label = p.label() or "the single point"
+                raise StudyError(f"point {p.index} ({label}) cannot be simulated: "
+                                 f"{res['imcsim_bad_input']}", study.file, None)
             store(res, p)
+    except lost as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # a file error of this machine, not the connection
+        raise RuntimeError(
+            f"lost the dask scheduler or its workers ({type(exc).__name__}: "
+            f"{_one_line(exc)}); the finished points are kept: run again with "
+            "--resume") from None
     finally:
         for fut in futures:
-            fut.cancel()
+            with contextlib.suppress(Exception):
+                fut.cancel()
+
+
+@contextlib.contextmanager
+def _quiet_distributed():
+    """The dask client logs a lost connection with tracebacks of its own; the run says it
+    in one line instead (the levels are put back afterwards)."""
+    import logging
+
+    quiet = [logging.getLogger(n) for n in ("distributed.client", "distributed.core",
+                                            "distributed.comm", "distributed.batched",
+                                            "distributed.utils", "distributed.semaphore")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, lv in zip(quiet, levels):
+            lg.setLevel(lv)
+
+
+def _lost_errors() -> tuple:
+    """Exceptions that mean the connection to the scheduler or a worker was lost."""
+    out = [TimeoutError, OSError]  # a comm timeout is an OSError without errno
+    try:
+        from distributed import KilledWorker
+        from distributed.comm import CommClosedError
+
+        out += [KilledWorker, CommClosedError]
+    except ImportError:  # pragma: no cover
+        pass
+    import asyncio
+    import concurrent.futures
+
+    out += [asyncio.CancelledError, concurrent.futures.CancelledError]
+    return tuple(out)
 
 
 def _point_error(study: Study, point: Point, exc) -> StudyError:
