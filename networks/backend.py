@@ -89,7 +89,7 @@ def check_matmul(x, w, encoding, layer, asym=None, *, check_values: bool = True,
         except (TypeError, ValueError):
             scales = []
         if len(scales) != 4 or not all(np.isfinite(v) and v > 0 for v in scales):
-            raise error(f"{where}asym: expected four finite scales (a, b, c, d) > 0, got {asym!r}")
+            raise error(f"{where}asym: expected four scales (a, b, c, d) > 0, got {asym!r}")
     x = np.asarray(x)
     w = np.asarray(w)
     if x.ndim != 2 or w.ndim != 2:

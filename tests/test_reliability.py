@@ -160,7 +160,7 @@ def test_4_worker_trial_and_point_counts_are_bounded(tmp_path):
             run_study(doc(tmp_path), workers=1000, progress=False)
         assert cli(["run", str(write(tmp_path / "s.yaml", doc(tmp_path))), "--workers",
                     "1000"]) == 2
-        with pytest.raises(StudyError, match=r"trials: expected an integer in \[1, 10000\]"):
+        with pytest.raises(StudyError, match=r"trials: expected at most 10000 trials"):
             load_study(doc(tmp_path, trials=1_000_000_000))
         big = doc(tmp_path, sweep={f"adc.p{i}": list(range(10)) for i in range(10)})
         with pytest.raises(StudyError, match="10000000000 points"):
@@ -306,7 +306,7 @@ def test_12_nan_scales_nan_inputs_and_overflowing_cards(tmp_path):
 
     x = np.ones((2, 8), int)
     w = np.ones((8, 3), int)
-    with pytest.raises(InputError, match="asym: expected four finite scales"):
+    with pytest.raises(InputError, match=r"asym: expected four scales \(a, b, c, d\) > 0, got \(1, nan"):
         mvm(x, w, "tim_dnn_32nm", asym=(1, float("nan"), 1, 1))
     net = networks.zoo.load("tnn_mlp_digits")
     xs, ys = networks.datasets.load("digits", limit=4)

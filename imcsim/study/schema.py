@@ -408,8 +408,10 @@ def _parse(doc, text, file, base_dir, lines) -> Study:
     trials = doc.get("trials", 1)
     if isinstance(trials, bool) or not isinstance(trials, int):
         raise err(f"expected an integer >= 1, got {_show(trials)}", "trials")
-    if trials < 1 or trials > MAX_TRIALS:
-        raise err(f"expected an integer in [1, {MAX_TRIALS}], got {trials}", "trials")
+    if trials < 1:
+        raise err(f"expected an integer >= 1, got {trials}", "trials")
+    if trials > MAX_TRIALS:
+        raise err(f"expected at most {MAX_TRIALS} trials per point, got {trials}", "trials")
     seed = doc.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise err(f"expected an integer >= 0, got {_show(seed)}", "seed")
