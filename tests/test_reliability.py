@@ -482,3 +482,33 @@ def test_15_bad_input_point_on_dask_is_one_line(tmp_path, monkeypatch):
     finally:
         worker_log.removeHandler(keep)
     assert not [m for m in keep.records if "Compute Failed" in m]   # no worker traceback
+
+
+def test_15_lost_scheduler_is_one_line(tmp_path, monkeypatch):
+    """A scheduler lost mid-run: the futures are cancelled; the run says so in one line and
+    keeps the finished points (a fake client: losing a real scheduler takes many seconds)."""
+    distributed = pytest.importorskip("distributed")
+    from distributed.client import FutureCancelledError
+
+    from imcsim.study import runner
+
+    class Fut:
+        def __init__(self, key):
+            self.key = key
+
+        def result(self):
+            raise FutureCancelledError(self.key, reason="scheduler-connection-lost")
+
+        def cancel(self):
+            pass
+
+    class Client:
+        def submit(self, fn, spec, pure, key):
+            return Fut(key)
+
+    monkeypatch.setattr(distributed, "as_completed", iter)
+    s = load_study(doc(tmp_path))
+    with pytest.raises(StudyError) as ei:
+        runner._run_dask(Client(), s, s.points(), "h", lambda res, p: None)
+    msg = str(ei.value)
+    assert "lost the dask scheduler" in msg and "--resume" in msg and "\n" not in msg

@@ -302,10 +302,7 @@ def _run_dask(client, study, todo, digest, store):
             except lost as exc:
                 if isinstance(exc, OSError) and exc.errno is not None:
                     raise
-                raise RuntimeError(
-                    f"lost the dask scheduler or its workers ({type(exc).__name__}: "
-                    f"{_one_line(exc)}); the finished points are kept: run again with "
-                    "--resume") from None
+                raise _lost(study, exc) from None
             except Exception as exc:
                 if "deserializ" in str(exc) or isinstance(exc, (ImportError, ModuleNotFoundError)):
                     raise RuntimeError(
@@ -321,10 +318,7 @@ def _run_dask(client, study, todo, digest, store):
     except lost as exc:
         if isinstance(exc, OSError) and exc.errno is not None:
             raise  # a file error of this machine, not the connection
-        raise RuntimeError(
-            f"lost the dask scheduler or its workers ({type(exc).__name__}: "
-            f"{_one_line(exc)}); the finished points are kept: run again with "
-            "--resume") from None
+        raise _lost(study, exc) from None
     finally:
         for fut in futures:
             with contextlib.suppress(Exception):
@@ -348,6 +342,13 @@ def _quiet_distributed():
     finally:
         for lg, lv in zip(quiet, levels):
             lg.setLevel(lv)
+
+
+def _lost(study: Study, exc) -> StudyError:
+    """A lost scheduler or worker, like one that never answered: one line, exit status 2."""
+    return StudyError(f"lost the dask scheduler or its workers ({type(exc).__name__}: "
+                      f"{_one_line(exc)}); the finished points are kept: run again with "
+                      "--resume", study.file, "--scheduler")
 
 
 def _lost_errors() -> tuple:
