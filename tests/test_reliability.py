@@ -512,3 +512,14 @@ def test_15_lost_scheduler_is_one_line(tmp_path, monkeypatch):
         runner._run_dask(Client(), s, s.points(), "h", lambda res, p: None)
     msg = str(ei.value)
     assert "lost the dask scheduler" in msg and "--resume" in msg and "\n" not in msg
+
+
+def test_5_a_network_file_edited_during_the_run_is_refused(tmp_path):
+    from imcsim.study import runner
+
+    s = load_study(doc(tmp_path))
+    spec = runner._spec(s, s.points()[0], "h")
+    assert spec["network_digest"] and spec["data_digest"]
+    spec["network_digest"] = "0" * 64           # what the run hashed differs from the file
+    with pytest.raises(StudyError, match="network files changed during the run"):
+        runner.compute_point(spec)

@@ -18,7 +18,9 @@ from imcsim.study.progress import Progress
 from imcsim.study.resolve import (
     _card_cached,
     _dataset_cached,
+    _dataset_digest,
     _network_cached,
+    _network_digest,
     _one_line,
 )
 from imcsim.study.schema import Point, Study
@@ -68,6 +70,17 @@ def compute_point(spec: dict):
     net = _network_cached(spec["network"])
     ds = spec["dataset"]
     x, y = _dataset_cached(ds["name"], ds["split"], ds["limit"])
+    # the files this worker reads are the ones the run hashed (an edit during the run
+    # would put two weight sets or data sets under one hash)
+    changed = [what for what, want, got in (
+        ("network", spec.get("network_digest"), lambda: _network_digest(spec["network"])),
+        ("data", spec.get("data_digest"),
+         lambda: _dataset_digest(ds["name"], ds["split"], ds["limit"])))
+        if want is not None and got() != want]
+    if changed:
+        raise StudyError(f"the {' and '.join(changed)} files changed during the run (they "
+                         "differ from what the study hash covers); run again", None,
+                         "network" if "network" in changed else "dataset")
     card = _card_cached(spec["hardware"])
     if spec["overrides"]:
         card = card.replace(**spec["overrides"])
@@ -88,9 +101,16 @@ def _compute_point_task(spec: dict):
 
 
 def _spec(study: Study, point: Point, digest: str) -> dict:
-    return {"index": point.index, "network": point.network, "hardware": point.hardware,
+    spec = {"index": point.index, "network": point.network, "hardware": point.hardware,
             "dataset": dict(study.dataset), "overrides": dict(point.overrides),
             "trials": study.trials, "seed": study.seed, "hash": digest}
+    try:  # cached per file stamp: cheap per point
+        spec["network_digest"] = _network_digest(point.network)
+        d = study.dataset
+        spec["data_digest"] = _dataset_digest(d["name"], d["split"], d["limit"])
+    except (*bad_input_types(), OSError):
+        pass
+    return spec
 
 
 # --------------------------------------------------------------------------- running
