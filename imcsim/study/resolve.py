@@ -175,7 +175,8 @@ def _network_digest_of(ref: str, stamp) -> str:
     net = _network_loaded(ref, stamp)
     h = hashlib.sha256()
     h.update(json.dumps(net.spec(), sort_keys=True, default=repr).encode())
-    _arrays_digest(h, net.state_dict())
+    if net.has_weights:  # a workload-only network is its layer shapes (the spec) alone
+        _arrays_digest(h, net.state_dict())
     return h.hexdigest()
 
 
