@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import yaml
 
+from device_models import safe_yaml
+
 __all__ = [
     "Card", "CardError", "Param", "SCHEMA", "SECTIONS", "SOURCE_PREFIXES",
     "load_card", "list_cards", "parameter_table", "card_from_dict", "format_parameter_table",
@@ -142,6 +144,10 @@ def _p(path, type_, unit, allowed, description, **kw) -> Param:
 _NONNEG = dict(lo=0.0)
 _POS = dict(lo=0.0, lo_open=True)
 
+#: Largest tile side [cells] (tile.rows, tile.columns): SRAM crossbars have hundreds to a few
+#: thousand; the bound keeps per-column state (ADC offsets, tables) within memory.
+MAX_TILE_DIM = 65536
+
 #: Every parameter path, in card order. (path -> Param)
 SCHEMA: dict[str, Param] = {p.path: p for p in [
     _p("technology.node_nm", "float", "nm", "> 0", "process node", **_POS),
@@ -171,8 +177,10 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
     _p("cell.write_energy_pj", "float", "pJ", ">= 0", "writing one cell", **_NONNEG),
     _p("cell.discharge_energy_pj", "float", "pJ", ">= 0",
        "one discharging cell in one access", **_NONNEG),
-    _p("tile.rows", "int", "", ">= 1", "R, cells per column", lo=1),
-    _p("tile.columns", "int", "", ">= 1", "C, cells per row", lo=1),
+    _p("tile.rows", "int", "", f"[1, {MAX_TILE_DIM}]", "R, cells per column", lo=1, hi=MAX_TILE_DIM,
+       split_bounds=True),
+    _p("tile.columns", "int", "", f"[1, {MAX_TILE_DIM}]", "C, cells per row", lo=1, hi=MAX_TILE_DIM,
+       split_bounds=True),
     _p("tile.rows_per_access", "int", "", "[1, tile.rows]", "L, rows active at once", lo=1),
     _p("tile.periphery_area_mm2", "float", "mm2", ">= 0",
        "drivers, precharge, shift-add, control of one tile (ADCs excluded)", **_NONNEG),
@@ -575,6 +583,10 @@ def card_from_dict(data: Any, where: str = "card", path: str | None = None) -> C
     if not isinstance(references, dict):
         raise CardError(where, "references", "expected a mapping of reference keys to text, "
                         f"got {type(references).__name__}")
+    for k, v in references.items():
+        if isinstance(v, (list, dict)):
+            raise CardError(where, f"references.{k}", "expected the text of a reference, got a "
+                            f"{type(v).__name__}")
     references = {str(k): str(v) for k, v in references.items()}
     paper_figures = _check_figures(data.get("paper_figures", []) or [], where)
 
@@ -694,17 +706,35 @@ def load_card(name_or_path: "str | os.PathLike | Card") -> Card:
             text = Path(file_path).read_text(encoding="utf-8")
         except OSError as e:
             raise CardError(where, "", f"cannot read the file ({e.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise CardError(where, "", f"expected valid YAML, got a syntax error{at}") from None
+        except UnicodeDecodeError as e:
+            raise CardError(where, "", f"expected UTF-8 text, got byte 0x{e.object[e.start]:02x} "
+                            f"at offset {e.start} (a binary file?)") from None
+    data = _parse_yaml(text, where)
     if isinstance(data, dict) and "base" in data:
         data = _with_base(data, where, file_path)
     return card_from_dict(data, where, file_path)
 
 
+def _parse_yaml(text: str, where: str):
+    """The card's YAML: safe tags only, no duplicate keys, aliases bounded
+    (:mod:`device_models.safe_yaml`); every problem a one-line CardError."""
+    try:
+        data, _ = safe_yaml.load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = str(getattr(e, "problem", "") or "")
+        if isinstance(e, safe_yaml.YamlLimitError):
+            raise CardError(where, "", f"{problem}{at}") from None
+        if problem.startswith("duplicate key"):
+            raise CardError(where, "", f"{problem}{at}; expected each key once") from None
+        if isinstance(e, yaml.constructor.ConstructorError) and "tag" in problem:
+            m = re.search(r"'([^']*)'", problem)
+            tag = (m.group(1) if m else problem).replace("tag:yaml.org,2002:", "!!")
+            raise CardError(where, "", f"unsupported YAML tag {tag!r}{at}; a card is plain YAML "
+                            "(mappings, lists, numbers, strings), no !!python or other tags") from None
+        raise CardError(where, "", f"expected valid YAML, got a syntax error{at}") from None
+    return data
 _LOADING_BASES: list = []   # base cards being loaded (a card cannot derive from itself)
 
 

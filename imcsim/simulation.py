@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["simulate", "auto_batch", "calibrate_full_scales", "adc_range_check", "AdcRangeWarning",
-           "CALIBRATION_SIZE", "RANGE_CHECK_SAMPLE", "COLLAPSE_CODES", "CLIP_SHARE", "AUTO_BATCH_BYTES"]
+           "CALIBRATION_SIZE", "RANGE_CHECK_SAMPLE", "COLLAPSE_CODES", "CLIP_SHARE", "AUTO_BATCH_BYTES",
+           "MAX_TRIALS"]
 
 #: working memory [byte] one streamed batch may take when ``simulate``'s batch is None
 #: (see :func:`auto_batch`); the chip's tables and the inputs themselves come on top
@@ -48,6 +49,9 @@ AUTO_BATCH_BYTES = 128 << 20
 _BYTES_PER_K, _BYTES_PER_N = 16, 32
 #: batch when the network does not describe its layers (no ``quantized_layers``)
 _FALLBACK_BATCH = 256
+
+#: Most Monte Carlo trials of one ``simulate`` call (and of a study point).
+MAX_TRIALS = 10_000
 
 #: inputs (images) of the calibration sample of ``adc.range: calibrated`` (from the training split)
 CALIBRATION_SIZE = 1024
@@ -330,27 +334,36 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
     from imcsim import results as report
     from imcsim.engine.backend import ImcBackend
 
+    from imcsim.errors import InputError
+
     card = dm.load_card(hardware)
     net = report.require_network(network)
-    trials = int(trials)
-    if trials < 1:
-        from imcsim.errors import InputError
-        raise InputError(f"trials: expected an integer >= 1, got {trials}")
-    n = len(x)
+    trials = _check_int("trials", trials, 1, MAX_TRIALS)
+    if batch is not None:
+        batch = _check_int("batch", batch, 1, None, "or None (automatic batches)")
+    _check_seed(seed)
+    try:
+        n = len(x)
+    except TypeError:
+        raise InputError(f"x: expected an array of inputs (one inference per row), got "
+                         f"{type(x).__name__}") from None
     if n == 0:
-        from imcsim.errors import InputError
         raise InputError("x: no inputs to simulate")
-    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1):
-        from imcsim.errors import InputError
-        raise InputError(f"batch: expected an integer >= 1 or None, got {batch!r}")
-    stream = int(batch) if batch is not None else auto_batch(net, n)
+    xa = np.asarray(x)
+    if xa.dtype.kind not in "biuf":
+        raise InputError(f"x: expected a numeric array, got dtype {xa.dtype}")
+    if xa.dtype.kind == "f" and not np.all(np.isfinite(xa)):
+        bad = int(np.count_nonzero(~np.isfinite(xa)))
+        raise InputError(f"x: {bad} input value(s) are NaN or inf; expected finite numbers")
+    stream = batch if batch is not None else auto_batch(net, n)
     yv = None if y is None else np.asarray(y).reshape(-1)
+    if yv is not None and yv.size != n:
+        raise InputError(f"y: expected {n} labels (one per input row of x), got {yv.size}")
     cal_attrs = {}
     full_scales = None
     if str(card["adc.range"]) == "calibrated" and str(card["chip.architecture"]) == "imc":
         size = int(calibration_size)
         if size < 1:
-            from imcsim.errors import InputError
             raise InputError(f"calibration_size: expected an integer >= 1, got {calibration_size}")
         x_cal, where = _calibration_inputs(net, calibration, size)
         full_scales = calibrate_full_scales(net, card, x_cal)
@@ -413,5 +426,60 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
     if study:
         base_attrs["study"] = study
     base_attrs.update(attrs or {})
-    return report.point_dataset(card, layers, acc, np.asarray(err_rows, float), batch=tp_batch,
-                                attrs=base_attrs, adc_full_scale=np.asarray(scale_rows, float))
+    ds = report.point_dataset(card, layers, acc, np.asarray(err_rows, float), batch=tp_batch,
+                              attrs=base_attrs, adc_full_scale=np.asarray(scale_rows, float))
+    _check_finite_costs(ds, card)
+    return ds
+
+
+#: Cost figures that must come out finite (an overflowing card value makes them inf).
+_FINITE_COSTS = ("energy", "energy_total", "latency", "latency_total", "power", "tops",
+                 "tops_per_watt", "tops_per_mm2", "area", "area_total")
+
+
+def _check_finite_costs(ds, card) -> None:
+    """Refuse a result whose energy, power, latency or area overflowed (a card value such
+    as 1.7e308 is finite, but products and sums of it are not), or whose efficiency
+    collapsed to 0 because of it."""
+    from imcsim.errors import InputError
+
+    for name in _FINITE_COSTS:
+        if name not in ds:
+            continue
+        v = np.asarray(ds[name].values, dtype=float)
+        if not np.all(np.isfinite(v)):
+            raise InputError(
+                f"card {card.name!r}: {name} is not finite ({ds[name].attrs.get('units', '')}); "
+                "a card value is too large for float64 arithmetic: expected physical "
+                "magnitudes (energies in pJ, powers in mW, times in ns)")
+    for name in ("tops_per_watt", "tops_per_mm2", "tops"):
+        if name in ds and float(ds[name]) == 0.0 and float(ds["macs"].sum()) > 0:
+            raise InputError(
+                f"card {card.name!r}: {name} underflows to 0 for a workload of "
+                f"{float(ds['macs'].sum()):g} MACs; a card value is too large: expected "
+                "physical magnitudes")
+
+
+def _check_int(what: str, value, lo: int, hi: int | None, extra: str = "") -> int:
+    from imcsim.errors import InputError
+
+    rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        if not (isinstance(value, float) and value.is_integer()):
+            raise InputError(f"{what}: expected an integer {rng}{' ' + extra if extra else ''}, "
+                             f"got {value!r}")
+    v = int(value)
+    if v < lo or (hi is not None and v > hi):
+        raise InputError(f"{what}: expected an integer {rng}{' ' + extra if extra else ''}, "
+                         f"got {v}")
+    return v
+
+
+def _check_seed(seed) -> None:
+    from imcsim.errors import InputError
+
+    if isinstance(seed, np.random.SeedSequence):
+        return
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InputError(f"seed: expected a non-negative integer or numpy SeedSequence, "
+                         f"got {seed!r}")

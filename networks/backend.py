@@ -88,7 +88,7 @@ def check_matmul(x, w, encoding, layer, asym=None, *, check_values: bool = True,
             scales = [float(v) for v in asym]
         except (TypeError, ValueError):
             scales = []
-        if len(scales) != 4 or not min(scales) > 0:
+        if len(scales) != 4 or not all(np.isfinite(v) and v > 0 for v in scales):
             raise error(f"{where}asym: expected four scales (a, b, c, d) > 0, got {asym!r}")
     x = np.asarray(x)
     w = np.asarray(w)

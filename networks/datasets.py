@@ -41,6 +41,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,6 +168,9 @@ def _digits(split):
 
 
 # --------------------------------------------------------------------------- IDX
+#: Largest data file :func:`read_idx` reads [byte, as its header declares it].
+MAX_DATA_FILE_BYTES = 1 << 31
+_IDX_MAX_DIMS = 8
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -180,11 +184,25 @@ def read_idx(path) -> np.ndarray:
     path = Path(path)
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
-            data = f.read()
+            # the header first: the file is unpacked only as far as the header declares
+            # (a compressed file that unpacks to more is refused, not read)
+            data = f.read(4)
+            if len(data) == 4 and data[2] in _IDX_TYPES and 0 < data[3] <= _IDX_MAX_DIMS:
+                data += f.read(4 * data[3])
+                if len(data) == 4 + 4 * data[3]:
+                    dims = struct.unpack(">" + "I" * data[3], data[4:])
+                    n = int(np.prod(dims, dtype=np.int64)) * np.dtype(_IDX_TYPES[data[2]]).itemsize
+                    if n > MAX_DATA_FILE_BYTES:
+                        raise DatasetError(f"{path}: IDX header declares {dims} ({n} data bytes); "
+                                           f"expected at most {MAX_DATA_FILE_BYTES}")
+                    data += f.read(n + 1)
+            else:
+                data += f.read(1 << 16)  # only to report what it is
     except FileNotFoundError:
         raise DatasetFileNotFound(f"{path}: file not found") from None
-    except (OSError, EOFError) as e:
-        raise DatasetError(f"{path}: cannot read ({e})") from None
+    except (OSError, EOFError, zlib.error) as e:
+        what = "a corrupt gzip file" if path.suffix == ".gz" else "cannot read"
+        raise DatasetError(f"{path}: {what} ({e})") from None
     if len(data) < 4:
         raise DatasetError(f"{path}: not an IDX file (only {len(data)} bytes)")
     z0, z1, tcode, ndim = data[0], data[1], data[2], data[3]
@@ -197,8 +215,9 @@ def read_idx(path) -> np.ndarray:
     dt = np.dtype(_IDX_TYPES[tcode])
     n = int(np.prod(dims, dtype=np.int64)) * dt.itemsize
     if len(data) - hdr != n:
+        held = "more" if len(data) - hdr > n else f"only {len(data) - hdr}"
         raise DatasetError(f"{path}: IDX header says {dims} ({n} data bytes) but the file holds "
-                           f"{len(data) - hdr} data bytes")
+                           f"{held} data bytes")
     return np.frombuffer(data, dtype=dt, count=int(np.prod(dims)), offset=hdr).reshape(dims).astype(dt.newbyteorder("="))
 
 

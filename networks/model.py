@@ -384,19 +384,85 @@ def load_network(path, weights=True):
     net.path = path
     if weights and wname:
         wpath = (path.parent / wname) if not Path(wname).is_absolute() else Path(wname)
-        net.load_state_dict(read_npz(wpath), source=str(wpath))
+        expect = {f"{l.name}.{k}": shape for l in _walk(net.layers)
+                  for k, (shape, _) in l.expected_state().items()}
+        net.load_state_dict(read_npz(wpath, expect), source=str(wpath))
     return net
 
 
-def read_npz(path):
+#: Largest weights file :func:`read_npz` unpacks [byte, summed over its arrays, as their
+#: headers declare them before anything is decompressed].
+MAX_NPZ_BYTES = 1 << 30
+
+
+def _npz_headers(zf, path):
+    """{array name: (shape, dtype)} of an open npz (zip) from each .npy header alone."""
+    out = {}
+    for info in zf.infolist():
+        if not info.filename.endswith(".npy"):
+            continue
+        name = info.filename[:-4]
+        with zf.open(info) as f:
+            try:
+                version = np.lib.format.read_magic(f)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(f)
+            except (ValueError, OSError, EOFError, SyntaxError, TypeError) as e:
+                raise NetworkFileError(f"{path}: array {name!r}: not a valid .npy header "
+                                       f"({e})") from None
+        if dtype.hasobject:
+            raise NetworkFileError(f"{path}: array {name!r} holds Python objects (dtype "
+                                   f"{dtype}); weights must be numeric arrays")
+        out[name] = (tuple(int(d) for d in shape), dtype)
+    return out
+
+
+def read_npz(path, expect=None):
+    """The arrays of an ``.npz`` weights file, as ``{name: array}``.
+
+    Names, dtypes and shapes are read from the headers first and checked before anything
+    is decompressed: object arrays are refused, the declared sizes must sum to at most
+    :data:`MAX_NPZ_BYTES`, and with ``expect`` (``{name: shape}``, e.g. from a network's
+    layers) every array must be expected with that shape. Every problem is a
+    :class:`NetworkFileError` naming the file."""
+    import zipfile
+    import zlib
+
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
+        zf = zipfile.ZipFile(path)
     except FileNotFoundError:
         raise NetworkFileError(f"{path}: weights file not found") from None
-    except (ValueError, OSError, EOFError) as e:
-        raise NetworkFileError(f"{path}: not a valid .npz weights file ({e})") from None
+    except zipfile.BadZipFile:
+        raise NetworkFileError(f"{path}: not a .npz weights file (an .npz is a zip archive "
+                               "of .npy arrays; this file is not a zip archive)") from None
+    except OSError as e:
+        raise NetworkFileError(f"{path}: cannot read ({e.strerror or e})") from None
+    with zf:
+        headers = _npz_headers(zf, path)
+        total = sum(int(np.prod(s, dtype=np.int64)) * dt.itemsize for s, dt in headers.values())
+        if total > MAX_NPZ_BYTES:
+            raise NetworkFileError(f"{path}: the arrays would take {total} bytes unpacked; "
+                                   f"expected at most {MAX_NPZ_BYTES} (a weights file of a "
+                                   "small BNN/TNN is a few MB)")
+        if expect is not None:
+            extra = sorted(set(headers) - set(expect))
+            if extra:
+                raise NetworkFileError(f"{path}: unexpected arrays {extra} (no such layer/key "
+                                       "in the network)")
+            for name, (shape, _) in headers.items():
+                if tuple(expect[name]) != shape:
+                    raise NetworkFileError(f"{path}: array {name!r} has the wrong shape: "
+                                           f"expected {tuple(expect[name])}, found {shape}")
+        out = {}
+        for name in headers:
+            try:
+                with zf.open(name + ".npy") as f:
+                    out[name] = np.lib.format.read_array(f, allow_pickle=False)
+            except (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile) as e:
+                raise NetworkFileError(f"{path}: array {name!r} is corrupt ({e})") from None
+        return out
 
 
 def save_network(net: Network, path, weights_path=None):

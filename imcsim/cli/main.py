@@ -255,6 +255,38 @@ def _parse_select(items):
     return out
 
 
+#: first bytes of a netCDF file: classic / 64-bit offset / CDF-5, and netCDF-4 (HDF5)
+_NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF")
+
+
+def _open_result(path):
+    """The result dataset of ``imcsim plot``, or a one-line PlotError (exit 2) for a
+    missing, non-netCDF, truncated or corrupt file, and for a single point's file."""
+    from imcsim.errors import PlotError
+    from imcsim.results.netcdf import read_netcdf
+
+    expected = "expected a .nc result file written by `imcsim run`"
+    if not os.path.isfile(path):
+        raise PlotError(f"{path}: no such result file; {expected}")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise PlotError(f"{path}: cannot read ({exc.strerror}); {expected}") from None
+    if not head.startswith(_NETCDF_MAGIC):
+        raise PlotError(f"{path}: not a netCDF file; {expected}")
+    try:
+        ds = read_netcdf(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means a damaged file
+        raise PlotError(f"{path}: cannot read: the file is cut short or damaged "
+                        f"({type(exc).__name__}); {expected}") from None
+    if "imcsim_point_index" in ds.attrs:
+        raise PlotError(f"{path}: this is the file of one point of a study run (under "
+                        "NAME.points/), not a result; plot the assembled NAME.nc beside that "
+                        "folder (`imcsim run STUDY --resume` assembles it)")
+    return ds
+
+
 def _plot_options(a) -> dict:
     from imcsim.errors import PlotError
 
@@ -273,10 +305,7 @@ def _plot_options(a) -> dict:
 def _cmd_plot(a) -> int:
     from imcsim import plot
 
-    if not os.path.isfile(a.result):
-        raise plot.PlotError(f"{a.result}: no such result file; expected a .nc file "
-                             "written by `imcsim run`")
-    ds = plot.open_result(a.result)
+    ds = _open_result(a.result)
     select = _parse_select(a.select)
     opts = _plot_options(a)
     stem = os.path.splitext(a.result)[0]
@@ -433,8 +462,17 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         msg = "imcsim: interrupted"
         if a.verb == "run":
-            msg += ("; finished points are kept on disk: `imcsim run "
-                    f"{a.study} --resume` computes only the missing ones")
+            import shlex
+
+            again = ["imcsim", "run", a.study, "--resume"]
+            if a.out is not None:
+                again += ["--out", a.out]
+            if a.workers is not None:
+                again += ["--workers", str(a.workers)]
+            if a.scheduler is not None:
+                again += ["--scheduler", a.scheduler]
+            msg += ("; finished points are kept on disk: `"
+                    f"{' '.join(shlex.quote(x) for x in again)}` computes only the missing ones")
         print(msg, file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence

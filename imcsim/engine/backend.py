@@ -142,6 +142,9 @@ class ImcBackend:
         Calibration hook (``adc.range: calibrated``): ``{layer name: full-scale count}``
         computed elsewhere (``imcsim.simulation`` calibrates on a training sample). A layer
         found here takes its full scale from it instead of from its first call.
+    max_table_bytes : int
+        Bound on the group-sum tables of one layer [byte] (default :data:`MAX_TABLE_BYTES`);
+        a layer that needs more is refused with InputError before anything is allocated.
     shortcuts : bool
         Use the exact short cuts: identity conversion for ideal devices, popcount group sums
         without mismatch. They change no result; False forms every group sum by table
@@ -149,9 +152,11 @@ class ImcBackend:
     """
 
     def __init__(self, hardware, seed=0, *, track_error: bool = True, chunk_bytes: int = 32 << 20,
-                 shortcuts: bool = True, full_scales: dict | None = None):
+                 shortcuts: bool = True, full_scales: dict | None = None,
+                 max_table_bytes: int | None = None):
         self.shortcuts = bool(shortcuts)
         self.full_scales = dict(full_scales or {})
+        self.max_table_bytes = int(MAX_TABLE_BYTES if max_table_bytes is None else max_table_bytes)
         import device_models as dm
 
         self.card = dm.load_card(hardware)   # a Card, a card name or a path
@@ -175,6 +180,9 @@ class ImcBackend:
         """Simulate ``x @ w`` on the crossbar. x (B, K) integers in the encoding's range,
         w (K, N) integers; returns float64 (B, N)."""
         x, w, _ = check_matmul(x, w, encoding, layer, asym, error=InputError)
+        if w.shape[0] == 0 or w.shape[1] == 0:
+            raise InputError(f"layer {layer!r}: w: expected K >= 1 rows and N >= 1 columns, got "
+                             f"shape {w.shape}")
         enc = parse_encoding(encoding, asym)
         state = self._state(layer, w, enc, x)
         B = x.shape[0]
@@ -231,6 +239,16 @@ class ImcBackend:
         S = place.size
         m = map_layer(K, N, S, self.tile, enc.planes)
         ph = self.physics
+        # before anything of the layer's size is drawn: the tables' bound (stated in the error)
+        popcount = not (ph.mismatch_sigma > 0) and self.shortcuts
+        need = _table_bytes(m.groups, m.columns, enc.has_negative, popcount=popcount)
+        if need > self.max_table_bytes:
+            raise InputError(
+                f"layer {name!r}: w: a {K} x {N} layer "
+                f"{'with cell mismatch ' if ph.mismatch_sigma > 0 else ''}needs "
+                f"{need / 2**20:.0f} MiB of look-up tables on this card, more than the "
+                f"bound of {self.max_table_bytes / 2**20:.0f} MiB (ImcBackend("
+                "max_table_bytes=...)); split the layer or raise the bound")
         rng = np.random.default_rng(_child(self.seed, zlib.crc32(name.encode()), 0))
         key = _child(self.seed, zlib.crc32(name.encode()), 1).generate_state(1, np.uint64)[0]
         NS = m.columns
@@ -362,6 +380,25 @@ class ImcBackend:
         ev.output_bits += b * m.N * st.out_bits
         ev.interconnect_bits += b * m.row_tiles * NS * st.psum_bits
         return y
+
+
+#: Default bound on the look-up tables of one layer [byte] (``ImcBackend(max_table_bytes=)``):
+#: with mismatch they take 16 x 2 x 4 bytes per row chunk and column rail, whatever the
+#: batch, so a large layer could otherwise exhaust the memory before it runs.
+MAX_TABLE_BYTES = 1 << 30
+
+
+def _table_bytes(groups: np.ndarray, NS: int, has_neg: bool, popcount: bool) -> int:
+    """Bytes of the group-sum tables :func:`_tables` would build (the look-up tables and
+    their temporaries; the popcount words without mismatch)."""
+    sizes = (groups[:, 1] - groups[:, 0]).astype(np.int64)
+    if popcount:
+        return int(2 * groups.shape[0] * int(-(-sizes.max() // 64)) * NS * 8)
+    chunks = int(np.sum(-(-sizes // CHUNK)))
+    M = 2 * NS
+    tables = chunks * 16 * M * 4 * (2 if has_neg else 1)
+    temps = chunks * CHUNK * M * 4 + 2 * int(sizes.sum()) * M * 4
+    return int(tables + temps)
 
 
 def _divider_load(planes: np.ndarray, w_cols: np.ndarray, groups: np.ndarray) -> float:

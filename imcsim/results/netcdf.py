@@ -26,7 +26,10 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> str:
     for name in out.variables:
         out[name].attrs = {k: _attr_value(v) for k, v in out[name].attrs.items()}
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".nc", dir=d)
-    os.close(fd)
+    try:  # mkstemp makes the file 0600; the result gets the mode of any new file
+        os.fchmod(fd, 0o666 & ~_umask())
+    finally:
+        os.close(fd)
     try:
         out.to_netcdf(tmp, engine="scipy")
         os.replace(tmp, path)
@@ -35,6 +38,13 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> str:
             os.unlink(tmp)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def read_netcdf(path: str | os.PathLike) -> xr.Dataset:

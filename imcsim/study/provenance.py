@@ -55,9 +55,7 @@ def versions() -> dict:
 
 
 def _data(study):
-    ds = study.dataset
-    extra = {k: ds[k] for k in ("root", "path", "x", "y") if ds.get(k) is not None}
-    return _dataset_cached(ds["name"], ds["split"], ds["limit"], **extra)
+    return _dataset_cached(study.dataset)
 
 
 def dataset_folder(study) -> str:

@@ -123,11 +123,94 @@ def _one_line(exc) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _data_stamp(root=None, path=None):
+    """(folder, (name, mtime, size) of the files in it and one level below): the data
+    files a non-shipped data set is read from (the user's npz ``path``, else ``root``, else
+    IMCSIM_DATA); an edited file is reloaded."""
+    if path is not None:
+        try:
+            st_ = Path(path).stat()
+            return path, ((str(path), st_.st_mtime_ns, st_.st_size),)
+        except OSError:
+            return path, ()
+    root = root or os.environ.get("IMCSIM_DATA")
+    if not root:
+        return None
+    out = []
+    try:
+        base = Path(root).expanduser()
+        for p in sorted(list(base.iterdir()) + [q for d in base.iterdir() if d.is_dir()
+                                                for q in d.iterdir()]):
+            if p.is_file():
+                st_ = p.stat()
+                out.append((str(p), st_.st_mtime_ns, st_.st_size))
+    except OSError:
+        pass
+    return root, tuple(out)
+
+
 @functools.lru_cache(maxsize=16)
-def _dataset_cached(name: str, split: str, limit, root=None, path=None, x=None, y=None):
+def _dataset_loaded(args: tuple, stamp):
+    name, split, limit, root, path, x, y = args
     if path is not None:     # the user's arrays: dataset: {path, x, y}
         return _networks().datasets.load_arrays(path, x or "x", y or "y", limit)
     return _networks().datasets.load(name, split=split, limit=limit, root=root)
+
+
+def _dataset_args(ds: dict) -> tuple:
+    """The load arguments of a study's ``dataset`` entry, hashable and in a fixed order."""
+    return tuple(ds.get(k) for k in ("name", "split", "limit", "root", "path", "x", "y"))
+
+
+def _dataset_cached(ds: dict):
+    """The data set of a study's ``dataset`` entry (one load per process, again if a data
+    file changed)."""
+    args = _dataset_args(ds)
+    return _dataset_loaded(args, _data_stamp(args[3], args[4]))
+
+
+def _arrays_digest(h, arrays) -> None:
+    """Feed named arrays (dtype, shape and bytes) into the hash ``h``."""
+    import numpy as np
+
+    for key in sorted(arrays):
+        a = np.ascontiguousarray(arrays[key])
+        h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+
+
+def _network_digest(ref: str) -> str:
+    """SHA-256 of what decides a network's numbers: its spec and every weight array."""
+    return _network_digest_of(ref, _stamp(ref, ".npz"))
+
+
+@functools.lru_cache(maxsize=8)
+def _network_digest_of(ref: str, stamp) -> str:
+    import hashlib
+    import json
+
+    net = _network_loaded(ref, stamp)
+    h = hashlib.sha256()
+    h.update(json.dumps(net.spec(), sort_keys=True, default=repr).encode())
+    if net.has_weights:  # a workload-only network is its layer shapes (the spec) alone
+        _arrays_digest(h, net.state_dict())
+    return h.hexdigest()
+
+
+def _dataset_digest(ds: dict) -> str:
+    """SHA-256 of the samples and labels a study simulates (the data files' contents)."""
+    args = _dataset_args(ds)
+    return _dataset_digest_of(args, _data_stamp(args[3], args[4]))
+
+
+@functools.lru_cache(maxsize=8)
+def _dataset_digest_of(args: tuple, stamp) -> str:
+    import hashlib
+
+    x, y = _dataset_loaded(args, stamp)
+    h = hashlib.sha256()
+    _arrays_digest(h, {"x": x, "y": y})
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- computing

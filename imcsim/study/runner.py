@@ -2,7 +2,10 @@
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import sys
 import time
 
@@ -15,21 +18,43 @@ from imcsim.study.progress import Progress
 from imcsim.study.resolve import (
     _card_cached,
     _dataset_cached,
+    _dataset_digest,
     _network_cached,
+    _network_digest,
     _one_line,
 )
 from imcsim.study.schema import Point, Study
 from imcsim.study.store import (
     POINT_FILE,
-    _open,
+    PointProblem,
+    PointsLocked,
     _read_manifest,
     _stored_points,
     _write_atomic,
     _write_manifest,
+    lock_points,
+    read_point,
+    remove_points,
+    study_identity,
+    write_point,
 )
 from imcsim.study.validate import _check_output_dir, validate_study
 
 SCHEDULER_TIMEOUT_S = 5.0
+#: How long a run waits for a scheduler given by --scheduler to have one worker [s].
+WORKER_WAIT_S = 30.0
+#: Most local dask worker processes per core of this machine (``--workers``): more only
+#: adds processes (about 150 MB each) that wait for a core.
+MAX_WORKERS_PER_CORE = 2
+
+
+def max_workers() -> int:
+    """The largest ``--workers`` accepted on this machine."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return MAX_WORKERS_PER_CORE * max(1, cores)
 
 
 def point_seed(seed: int, index: int) -> np.random.SeedSequence:
@@ -46,8 +71,18 @@ def compute_point(spec: dict):
     if not net.has_weights:  # a workload-only network: cost from layer shapes, no accuracy
         return _estimate_point(spec, net)
     ds = spec["dataset"]
-    extra = {k: ds[k] for k in ("root", "path", "x", "y") if ds.get(k) is not None}
-    x, y = _dataset_cached(ds["name"], ds["split"], ds["limit"], **extra)
+    x, y = _dataset_cached(ds)
+    # the files this worker reads are the ones the run hashed (an edit during the run
+    # would put two weight sets or data sets under one hash)
+    changed = [what for what, want, got in (
+        ("network", spec.get("network_digest"), lambda: _network_digest(spec["network"])),
+        ("data", spec.get("data_digest"),
+         lambda: _dataset_digest(ds)))
+        if want is not None and got() != want]
+    if changed:
+        raise StudyError(f"the {' and '.join(changed)} files changed during the run (they "
+                         "differ from what the study hash covers); run again", None,
+                         "network" if "network" in changed else "dataset")
     card = _card_cached(spec["hardware"])
     if spec["overrides"]:
         card = card.replace(**spec["overrides"])
@@ -62,6 +97,15 @@ def compute_point(spec: dict):
     result.attrs["imcsim_point_index"] = int(spec["index"])
     result.attrs["imcsim_study_hash"] = spec["hash"]
     return result
+
+
+def _compute_point_task(spec: dict):
+    """``compute_point`` as a dask task: bad input comes back as a value, not an exception,
+    so the worker logs no "Compute Failed" traceback for it (the run names it in one line)."""
+    try:
+        return compute_point(spec)
+    except bad_input_types() as exc:
+        return {"imcsim_bad_input": _one_line(exc)}
 
 
 def _estimate_point(spec: dict, net):
@@ -79,9 +123,16 @@ def _estimate_point(spec: dict, net):
 
 
 def _spec(study: Study, point: Point, digest: str) -> dict:
-    return {"index": point.index, "network": point.network, "hardware": point.hardware,
+    spec = {"index": point.index, "network": point.network, "hardware": point.hardware,
             "dataset": dict(study.dataset), "overrides": dict(point.overrides),
             "trials": study.trials, "seed": study.seed, "batch": study.batch, "hash": digest}
+    try:  # cached per file stamp: cheap per point
+        spec["network_digest"] = _network_digest(point.network)
+        d = study.dataset
+        spec["data_digest"] = _dataset_digest(d)
+    except (*bad_input_types(), OSError):
+        pass
+    return spec
 
 
 # --------------------------------------------------------------------------- running
@@ -104,6 +155,13 @@ def _connect(scheduler, workers):
                              f"{SCHEDULER_TIMEOUT_S:g} s ({_one_line(exc) or 'timeout'}); "
                              "expected the address of a running 'dask scheduler', such as "
                              "tcp://HOST:8786", None, "--scheduler") from None
+        try:  # a scheduler without workers would take the tasks and never run them
+            client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except (TimeoutError, OSError, distributed.TimeoutError):
+            client.close()
+            raise StudyError(f"scheduler {scheduler!r} has no workers (waited "
+                             f"{WORKER_WAIT_S:g} s); start some with `dask worker "
+                             f"{scheduler}`", None, "--scheduler") from None
         return client, None, True
     import logging
 
@@ -135,6 +193,13 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
     stream = stream if stream is not None else sys.stderr
     if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
         raise StudyError(f"expected an integer >= 1, got {workers!r}", None, "--workers")
+    if workers is not None and int(workers) > max_workers():
+        raise StudyError(f"expected at most {max_workers()} local worker processes "
+                         f"({MAX_WORKERS_PER_CORE} per core of this machine), got {workers}; "
+                         "for more, start workers on other machines and use --scheduler",
+                         None, "--workers")
+    if out_dir is not None and not str(out_dir).strip():
+        raise StudyError("expected a directory path, got ''", None, "--out")
     if workers is not None and scheduler is not None:
         raise StudyError("give either --workers or --scheduler, not both", None,
                          "--scheduler")
@@ -150,13 +215,34 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
         raise study.error(f"cannot create {str(pdir)!r}: {exc.strerror}", "outputs",
                           "dir") from None
 
+    try:
+        with lock_points(pdir):
+            return _run_locked(study, digest, pdir, points, resume, workers, scheduler,
+                               progress, plots, stream, summary)
+    except PointsLocked as exc:
+        who = f" (process {exc.args[0]})" if exc.args and exc.args[0] else ""
+        raise study.error(f"another imcsim run{who} is writing to {pdir}; wait for it to "
+                          "finish, or give this run another --out DIR", "outputs", "dir") from None
+
+
+def _run_locked(study, digest, pdir, points, resume, workers, scheduler, progress, plots,
+                stream, summary):
+    n = len(points)
     manifest = _read_manifest(pdir)
+    if manifest is not None:
+        other = manifest.get("source")
+        mine = study_identity(study)
+        if other and mine and other != mine and manifest.get("hash") != digest:
+            raise study.error(
+                f"{pdir} holds the points of another study file with the same name "
+                f"({other}); they are kept. Give this study another name or another "
+                "--out DIR (or delete that folder to start over)", "study")
     if resume:
         if manifest is not None and manifest.get("hash") != digest:
             raise study.error(
                 f"--resume: {pdir} holds points of a different version of this study "
-                f"(hash {manifest.get('hash')}, now {digest}); run without --resume to "
-                "start over", "study")
+                f"(hash {manifest.get('hash')}, now {digest}: the study, its card, network "
+                "or data files changed); run without --resume to start over", "study")
         done = _stored_points(pdir, digest, n)
     else:
         done = set()
@@ -171,10 +257,10 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
             exc.file = exc.file or study.file
             raise StudyError(exc.message, exc.file, exc.key, exc.line) from None
     try:
-        if not resume:
-            for f in pdir.glob("point-*.nc"):
-                f.unlink()
-        _write_manifest(pdir, study, digest)
+        with _disk_errors(study, pdir):
+            if not resume:
+                remove_points(pdir)
+            _write_manifest(pdir, study, digest)
         if progress:
             where = ("in-process" if client is None else
                      f"{workers} local dask worker(s)" if workers is not None else
@@ -185,7 +271,8 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
         bar = Progress(n, len(done), stream=stream, enabled=progress)
 
         def store(res, point):
-            _write_atomic(res, pdir / POINT_FILE.format(point.index))
+            with _disk_errors(study, pdir):
+                write_point(res, pdir, point.index)
             bar.update(point.label())
 
         try:
@@ -197,17 +284,21 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
                         raise _point_error(study, p, exc) from None
                     store(res, p)
             else:
-                _run_dask(client, study, todo, digest, store)
+                with _quiet_distributed():
+                    _run_dask(client, study, todo, digest, store)
         finally:
             bar.close()
     finally:
         if owned:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            with _quiet_distributed():
+                with contextlib.suppress(Exception):
+                    client.close()
+                if cluster is not None:
+                    cluster.close()
 
     result = assemble(study, digest)
-    _write_atomic(result, study.result_path())
+    with _disk_errors(study, study.result_path().parent):
+        _write_atomic(result, study.result_path())
     if summary if summary is not None else progress:
         print(summary_table(result), file=sys.stdout, flush=True)
         print(f"wrote {study.result_path()}", file=sys.stdout, flush=True)
@@ -216,25 +307,47 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
     return result
 
 
+@contextlib.contextmanager
+def _disk_errors(study: Study, where):
+    """A write that fails for want of space, quota or permission is bad input (exit 2):
+    one line naming the folder and the reason (temporary files are removed by the writers)."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in _DISK_ERRNOS:
+            raise
+        raise study.error(f"cannot write in {where}: {exc.strerror or exc}", "outputs",
+                          "dir") from None
+
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM,
+                errno.EFBIG, errno.ENAMETOOLONG}
+
+
 def _run_dask(client, study, todo, digest, store):
     """One task per point; results come back here and are written here (workers need no
     shared disk)."""
     import distributed
 
+    lost = _lost_errors()
     by_key = {}
     futures = []
-    for p in todo:
-        fut = client.submit(compute_point, _spec(study, p, digest), pure=False,
-                            key=f"imcsim-{study.name}-{digest}-{p.index}-{time.time_ns()}")
-        by_key[fut.key] = p
-        futures.append(fut)
     try:
+        for p in todo:
+            fut = client.submit(_compute_point_task, _spec(study, p, digest), pure=False,
+                                key=f"imcsim-{study.name}-{digest}-{p.index}-{time.time_ns()}")
+            by_key[fut.key] = p
+            futures.append(fut)
         for fut in distributed.as_completed(futures):
             p = by_key[fut.key]
             try:
                 res = fut.result()
             except bad_input_types() as exc:
                 raise _point_error(study, p, exc) from None
+            except lost as exc:
+                if isinstance(exc, OSError) and exc.errno is not None:
+                    raise
+                raise _lost(study, exc) from None
             except Exception as exc:
                 if "deserializ" in str(exc) or isinstance(exc, (ImportError, ModuleNotFoundError)):
                     raise RuntimeError(
@@ -242,10 +355,62 @@ def _run_dask(client, study, todo, digest, store):
                         "imcsim (the same version) in the environment of the scheduler and of "
                         f"every worker ({_one_line(exc)})") from exc
                 raise
+            if isinstance(res, dict) and "imcsim_bad_input" in res:
+                label = p.label() or "the single point"
+                raise StudyError(f"point {p.index} ({label}) cannot be simulated: "
+                                 f"{res['imcsim_bad_input']}", study.file, None)
             store(res, p)
+    except lost as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise  # a file error of this machine, not the connection
+        raise _lost(study, exc) from None
     finally:
         for fut in futures:
-            fut.cancel()
+            with contextlib.suppress(Exception):
+                fut.cancel()
+
+
+@contextlib.contextmanager
+def _quiet_distributed():
+    """The dask client logs a lost connection with tracebacks of its own; the run says it
+    in one line instead (the levels are put back afterwards)."""
+    import logging
+
+    quiet = [logging.getLogger(n) for n in ("distributed.client", "distributed.core",
+                                            "distributed.comm", "distributed.batched",
+                                            "distributed.utils", "distributed.semaphore")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for lg, lv in zip(quiet, levels):
+            lg.setLevel(lv)
+
+
+def _lost(study: Study, exc) -> StudyError:
+    """A lost scheduler or worker, like one that never answered: one line, exit status 2."""
+    return StudyError(f"lost the dask scheduler or its workers ({type(exc).__name__}: "
+                      f"{_one_line(exc)}); the finished points are kept: run again with "
+                      "--resume", study.file, "--scheduler")
+
+
+def _lost_errors() -> tuple:
+    """Exceptions that mean the connection to the scheduler or a worker was lost."""
+    out = [TimeoutError, OSError]  # a comm timeout is an OSError without errno
+    try:
+        from distributed import KilledWorker
+        from distributed.comm import CommClosedError
+
+        out += [KilledWorker, CommClosedError]
+    except ImportError:  # pragma: no cover
+        pass
+    import asyncio
+    import concurrent.futures
+
+    out += [asyncio.CancelledError, concurrent.futures.CancelledError]
+    return tuple(out)
 
 
 def _point_error(study: Study, point: Point, exc) -> StudyError:
@@ -282,11 +447,12 @@ def assemble(study: Study, digest: str | None = None):
     pdir = study.points_dir()
     point_ds = []
     for p in study.points():
-        f = pdir / POINT_FILE.format(p.index)
-        if not f.is_file():
-            raise study.error(f"point {p.index} missing in {pdir}; rerun with --resume",
-                              "study")
-        ds = _open(f)
+        try:
+            ds = read_point(pdir, p.index, digest)
+        except PointProblem as exc:
+            f = pdir / POINT_FILE.format(p.index)
+            raise study.error(f"cannot assemble: point file {f} is unusable: {exc}; rerun "
+                              "with --resume to compute it again", "study") from None
         for k in ("imcsim_point_index", "imcsim_study_hash"):
             ds.attrs.pop(k, None)
         point_ds.append(ds)

@@ -7,18 +7,24 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
 
+from device_models import safe_yaml
 from imcsim.errors import StudyError, bad_input_types
 from imcsim.plot import KINDS as PLOT_KINDS  # the plot kinds outputs.plots may name
 from imcsim.results.labels import format_value as _fmt
+from imcsim.simulation import MAX_TRIALS
 from imcsim.study.resolve import (
     _card_cached,
+    _dataset_digest,
+    _network_digest,
     _resolve_ref,
     _suggest,
     resolve_study_path,
@@ -36,6 +42,23 @@ OUTPUT_KEYS = ("dir", "plots", "format", "dpi")
 PLOT_FORMATS = ("png", "pdf", "svg")
 #: sweep/zip keys that are not card parameter paths
 SPECIAL_PATHS = ("network", "hardware")
+
+# ---- limits (docs/studies.md, "Limits"): a small file must never exhaust the machine
+#: Longest study name [characters]: it names files (``NAME.points``, ``NAME_KIND.png``),
+#: and a file name has at most 255 bytes on common file systems.
+MAX_NAME_LENGTH = 100
+#: Most Monte Carlo trials per point: ``imcsim.simulation.MAX_TRIALS``.
+#: Most points of a sweep (the product of the dimensions' sizes): each point is a file and
+#: is simulated once; validate checks every one.
+MAX_POINTS = 100_000
+
+
+def _reserved_names() -> frozenset:
+    """Names a sweep dimension may not take: the result's own dimensions, coordinates and
+    variables (a dimension named ``trial`` could never be assembled)."""
+    from imcsim.results.dataset import COORDS, POINT_DIMS, VARIABLES
+
+    return frozenset(POINT_DIMS) | frozenset(COORDS) | frozenset(VARIABLES)
 
 
 # --------------------------------------------------------------------------- data
@@ -112,7 +135,7 @@ class Study:
 
     @property
     def n_points(self) -> int:
-        return int(np.prod([d.size for d in self.dims])) if self.dims else 1
+        return math.prod(d.size for d in self.dims)  # Python ints: no overflow
 
     @property
     def shape(self) -> tuple:
@@ -157,6 +180,18 @@ class Study:
             except (*bad_input_types(), OSError):  # validate names the problem
                 cards[str(ref)] = None
         doc["cards"] = cards
+        nets = {}  # the networks' specs and weights: an edited network file too
+        for ref in dict.fromkeys([self.network] + [v for d in self.dims
+                                                   for v in d.members.get("network", [])]):
+            try:
+                nets[str(ref)] = _network_digest(self.resolved_network(ref))
+            except (*bad_input_types(), OSError):
+                nets[str(ref)] = None
+        doc["networks"] = nets
+        try:  # the samples themselves: edited data files too
+            doc["data"] = _dataset_digest(self.dataset)
+        except (*bad_input_types(), OSError):
+            doc["data"] = None
         blob = json.dumps(doc, sort_keys=True, default=repr)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -171,64 +206,52 @@ class Study:
 
 
 # --------------------------------------------------------------------------- YAML
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """Safe loader that refuses duplicate keys."""
-
-
-def _construct_mapping(loader, node, deep=False):
-    seen = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        try:
-            hash(key)
-        except TypeError:
-            continue
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {seen[key]})",
-                key_node.start_mark)
-        seen[key] = key_node.start_mark.line + 1
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-                                 _construct_mapping)
-
-
 def _yaml_load(text: str, file: str | None):
+    """(doc, line map) of a study text: safe tags, unique keys, aliases bounded
+    (``device_models.safe_yaml``)."""
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        doc, root = safe_yaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
         ctx = getattr(exc, "context", None)
+        if isinstance(exc, safe_yaml.YamlLimitError):
+            raise StudyError(problem, file, None, line) from None
         msg = f"malformed YAML: {problem}" + (f" ({ctx})" if ctx and problem != ctx else "")
         raise StudyError(msg, file, None, line) from None
+    return doc, _line_map(root)
 
 
-def _line_map(text: str) -> dict:
-    """(key, key, ...) -> line number of that key in the YAML text (best effort)."""
+def _line_map(root) -> dict:
+    """(key, key, ...) -> line number of that key in the YAML text (best effort), from the
+    composed node graph ``root`` (or a YAML text). A node reached again through an alias
+    is not walked again: the map has one entry per node of the text, never per expansion."""
     out: dict = {}
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+    if isinstance(root, str):
+        try:
+            _, root = safe_yaml.load(root)
+        except yaml.YAMLError:
+            return out
+    if root is None:
         return out
-
-    def walk(node, path):
+    seen: set = set()
+    stack = [(root, ())]
+    while stack:
+        node, path = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for k, v in node.value:
                 p = path + (str(k.value),)
-                out[p] = k.start_mark.line + 1
-                walk(v, p)
+                out.setdefault(p, k.start_mark.line + 1)
+                stack.append((v, p))
         elif isinstance(node, yaml.SequenceNode):
             for i, v in enumerate(node.value):
                 p = path + (i,)
-                out[p] = v.start_mark.line + 1
-                walk(v, p)
-
-    if root is not None:
-        walk(root, ())
+                out.setdefault(p, v.start_mark.line + 1)
+                stack.append((v, p))
     return out
 
 
@@ -263,8 +286,13 @@ def _typename(v) -> str:
             list: "a list", dict: "a mapping"}.get(type(v), type(v).__name__)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 3, 6, 6, 60, 60
+
+
 def _show(v) -> str:
-    s = repr(v)
+    """A short repr: bounded work whatever ``v`` holds (shared lists are not expanded)."""
+    s = _REPR.repr(v)
     return s if len(s) <= 60 else s[:57] + "..."
 
 
@@ -287,9 +315,8 @@ def load_study(source, *, file: str | None = None) -> Study:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise StudyError(f"cannot read: {exc}", file) from None
-        doc = _yaml_load(text, file)
+        doc, lines = _yaml_load(text, file)
         base_dir = path.resolve().parent
-        lines = _line_map(text)
     return _parse(doc, text, file, base_dir, lines)
 
 
@@ -313,6 +340,9 @@ def _parse(doc, text, file, base_dir, lines) -> Study:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
         raise err("expected a name of letters, digits, '_', '-', '.' (it names the "
                   f"result files), got {_show(name)}", "study")
+    if len(name) > MAX_NAME_LENGTH:
+        raise err(f"expected a name of at most {MAX_NAME_LENGTH} characters (it names the "
+                  f"result files), got {len(name)}", "study")
     description = doc.get("description") or ""
     if not isinstance(description, str):
         raise err(f"expected a string, got {_typename(description)}", "description")
@@ -397,15 +427,29 @@ def _parse(doc, text, file, base_dir, lines) -> Study:
             if p in setv:
                 raise err("parameter both fixed in 'set' and swept; keep one", "sweep", p)
     names = [d.name for d in dims]
+    reserved = _reserved_names()
+    for gi, d in enumerate([x for x in dims if x.kind == "zip"]):
+        if d.name in reserved:
+            raise err(f"dimension name {d.name!r} is taken by the result's own "
+                      f"dimensions and variables ({', '.join(sorted(reserved))}); "
+                      "choose another name", "sweep", "zip", gi,
+                      "name")
     for d in dims:
         if names.count(d.name) > 1:
             raise err(f"dimension name {d.name!r} used twice", "sweep")
+    n_points = math.prod(d.size for d in dims)
+    if n_points > MAX_POINTS:
+        sizes = " x ".join(str(d.size) for d in dims)
+        raise err(f"the sweep has {n_points} points ({sizes}); expected at most "
+                  f"{MAX_POINTS} (split it into several studies)", "sweep")
 
     trials = doc.get("trials", 1)
     if isinstance(trials, bool) or not isinstance(trials, int):
         raise err(f"expected an integer >= 1, got {_show(trials)}", "trials")
     if trials < 1:
         raise err(f"expected an integer >= 1, got {trials}", "trials")
+    if trials > MAX_TRIALS:
+        raise err(f"expected at most {MAX_TRIALS} trials per point, got {trials}", "trials")
     seed = doc.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise err(f"expected an integer >= 0, got {_show(seed)}", "seed")
@@ -489,6 +533,13 @@ def _parse_sweep(sweep, err) -> list[Dimension]:
             raise err(f"expected a parameter path such as 'adc.bits', got {_show(key)}",
                       "sweep", str(key))
         _check_values(vals, err, "sweep", key)
+        seen: dict = {}
+        for i, v in enumerate(vals):
+            k = (type(v) is str, v)  # 4 and 4.0 are one value; 4 and '4' are not
+            if k in seen:
+                raise err(f"value {_show(v)} given twice (positions {seen[k]} and {i}); "
+                          "the values of a grid dimension must differ", "sweep", key)
+            seen[k] = i
         dims.append(Dimension(key, {key: list(vals)}, "grid"))
     return dims
 

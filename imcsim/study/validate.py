@@ -4,6 +4,7 @@ whether each network fits each card, before anything is simulated.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 
@@ -113,6 +114,9 @@ def _check_output_dir(study: Study, create: bool = False):
             raise NotADirectoryError(20, f"{anc} is not a directory")
         if not os.access(anc, os.W_OK | os.X_OK):
             raise PermissionError(13, "Permission denied")
+        # the permission bits can say yes where the file system says no (/proc, a
+        # read-only mount): create and remove a folder where the run would create one
+        os.rmdir(tempfile.mkdtemp(prefix=".imcsim-write-test-", dir=anc))
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise study.error(f"cannot write to directory {str(d)!r}: {reason}; expected a "
@@ -134,6 +138,9 @@ def _check_dataset(study: Study):
             x, y = _networks().datasets.load(ds["name"], split=ds["split"], limit=1, root=ds.get("root"))
     except (*bad_input_types(), OSError) as exc:
         names = list(_networks().datasets.list())
+        if not ds.get("path") and names and ds["name"] not in names:  # the names once
+            raise study.error(f"unknown dataset {ds['name']!r}; {_suggest(ds['name'], names)}",
+                              "dataset", "name") from None
         keys: tuple = ("dataset",)
         hint = ""
         if ds.get("path"):
@@ -142,9 +149,6 @@ def _check_dataset(study: Study):
             for k in ("x", "y"):
                 if f"dataset key {k})" in msg:
                     keys = ("dataset", k)
-        elif names and ds["name"] not in names:
-            keys = ("dataset", "name")
-            hint = _suggest(ds["name"], names)
         else:
             if ds["split"] not in _networks().datasets.info(ds["name"]).splits:
                 keys = ("dataset", "split")
@@ -182,9 +186,7 @@ def range_warnings(study: Study, nets: dict, points_cards: list) -> list[str]:
     from imcsim.simulation import RANGE_CHECK_SAMPLE, adc_range_check
     from imcsim.study.resolve import _dataset_cached
 
-    ds = study.dataset
-    extra = {k: ds[k] for k in ("root", "path", "x", "y") if ds.get(k) is not None}
-    x, _ = _dataset_cached(ds["name"], ds["split"], ds["limit"], **extra)
+    x, _ = _dataset_cached(study.dataset)
     x = x[:RANGE_CHECK_SAMPLE]
     seen: dict = {}
     out = []
@@ -223,6 +225,45 @@ def _check_fits(study: Study, net, net_name: str, card, card_name: str, point: P
                 f"network {net_name!r} cannot run on card {card_name!r}{where}: layer "
                 f"{layer.name!r} has weights the {kind} cells cannot hold "
                 f"({_one_line(exc)})", *keys) from None
+
+
+#: card paths that decide whether a network's weights fit a card (cells and tiles)
+_FIT_PATHS = ("cell.kind", "adc.sensing", "tile.rows", "tile.columns", "tile.rows_per_access",
+              "chip.tiles", "chip.allow_reload")
+
+
+def _check_tiles(study: Study, net, net_name: str, card, card_name: str, point: Point):
+    """With ``chip.allow_reload: false`` the network's layers must fit ``chip.tiles`` at
+    once (the run would refuse it after simulating): tiles counted by the engine's mapper."""
+    if card["chip.allow_reload"]:
+        return
+    from imcsim.engine.mapper import map_layer
+    from imcsim.engine.tile import Tile
+
+    tile = Tile.from_card(card)
+    needed, worst = 0, ("", 0)
+    swept = [k for k in ("network", "hardware", "chip.tiles", "chip.allow_reload",
+                         "tile.rows", "tile.columns") if any(k in d.members for d in study.dims)]
+    where = f" (point {point.label()})" if swept else ""
+    keys = _path_keys(study, swept[0]) if swept else ("hardware",)
+    for layer in net.quantized_layers():
+        w = layer.weight_matrix()
+        if w is None:
+            continue
+        _, place = weight_slices(np.asarray(w), card["cell.kind"])
+        K, N = np.shape(w)
+        try:
+            tiles = map_layer(K, N, place.size, tile, 1).tiles
+        except InputError as exc:
+            raise study.error(f"network {net_name!r} cannot run on card {card_name!r}{where}: "
+                              f"layer {layer.name!r}: {_one_line(exc)}", *keys) from None
+        needed += tiles
+        worst = max(worst, (layer.name, tiles), key=lambda t: t[1])
+    if needed > tile.chip_tiles:
+        raise study.error(
+            f"network {net_name!r} needs {needed} tiles on card {card_name!r}{where} (largest "
+            f"layer {worst[0]!r}: {worst[1]}) but chip.tiles is {tile.chip_tiles} and "
+            "chip.allow_reload is false; set chip.allow_reload: true or use more tiles", *keys)
 
 
 def _check_networks_run(study: Study, nets: dict):
@@ -296,10 +337,11 @@ def validate_study(source, *, check_output_dir: bool = True, out_dir=None,
         nw = p.values.get("network", study.network)
         card = _check_overrides(study, cards[hw], p.overrides, hw)
         points_cards.append((p, nw, card))
-        key = (nw, hw, card["cell.kind"], card["adc.sensing"])
+        key = (nw, hw) + tuple(card[k] for k in _FIT_PATHS)
         if key not in seen:
             seen.add(key)
             _check_fits(study, nets[nw], nw, card, hw, p)
+            _check_tiles(study, nets[nw], nw, card, hw, p)
     _check_dataset(study)
     _check_calibration(study, [c for _, _, c in points_cards])
     _check_networks_run(study, nets)

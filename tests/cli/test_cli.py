@@ -110,7 +110,9 @@ def test_resume_computes_only_missing(ran, tmp_path):
     pdir = tmp_path / "out" / "tiny.points"
     pdir.mkdir(parents=True)
     for i in (0, 2):  # what an interrupted run left behind
-        (pdir / f"point-0000{i}.nc").write_bytes((tmp / "out" / "tiny.points" / f"point-0000{i}.nc").read_bytes())
+        for suffix in ("", ".sha256"):  # each point file with its checksum
+            name = f"point-0000{i}.nc{suffix}"
+            (pdir / name).write_bytes((tmp / "out" / "tiny.points" / name).read_bytes())
     (pdir / "manifest.json").write_bytes((tmp / "out" / "tiny.points" / "manifest.json").read_bytes())
     proc = run_cli("run", path, "--resume", "--no-plots", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
