@@ -175,10 +175,10 @@ def make_grid(sensing: str, bits: int, max_count: float, signed_format: str = "s
     q = make_quantizer(sensing, bits, max_count, signed_format, levels)
     n = q.levels
     if kind == "uniform":
-        inv = 1.0 / q.lsb
-        values = np.arange(n) / inv + q.v_min
-        thr = (np.arange(n - 1) + 0.5) / inv + q.v_min
-        return Grid(kind, n, thr, values, q.v_min, inv)
+        v_min, inv = _uniform_parts(sensing, n, float(max_count), signed_format)
+        values = np.arange(n) / inv + v_min
+        thr = (np.arange(n - 1) + 0.5) / inv + v_min
+        return Grid(kind, n, thr, values, v_min, inv)
     if kind == "count_aligned":
         ell = max(1.0, math.floor(q.lsb + 0.5))
         z = _zero_code(sensing, n, signed_format)

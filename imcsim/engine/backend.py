@@ -386,6 +386,7 @@ class ImcBackend:
             o = offset[..., 0].transpose(0, 2, 1)                    # (T, 2, NS)
             aff_o = np.ascontiguousarray(np.stack([o - gr.v_min for gr in grids], axis=1))
             inv = np.asarray([gr.inv_lsb for gr in grids], float)
+            vmin = np.asarray([gr.v_min for gr in grids], float)
             thr = np.zeros((1, 1, 1, 1, 1))
             mode = CONV_AFFINE
         else:
@@ -396,10 +397,11 @@ class ImcBackend:
             thr = np.ascontiguousarray(np.sort(eff, axis=-1))         # (T, Q, 2, NS, n-1)
             aff_o = np.zeros((Tn, Q, 2, NS))
             inv = np.ones(Q)
+            vmin = np.zeros(Q)
             mode = CONV_SEARCH
         return Conv(mode, bool(differential), SATURATION_CODES[ph.saturation],
                     float(ph.sat_s) if ph.saturation != "none" else 1.0, int(n - 1), gain_k,
-                    aff_o, inv, thr, vals)
+                    aff_o, inv, vmin, thr, vals)
 
     def _calibrate(self, w_cols, enc: Encoding, m: Mapping, x: np.ndarray) -> float:
         """ADC full scale from data: the largest per-access count (dual: per rail;

@@ -82,10 +82,11 @@ NS) uint64 bits of the cells holding +1/-1; else look-up tables t_pos/t_neg (chu
 2 NS) float32 over chunks of <= 4 rows (chunk c starts at chunk_start[c], has
 chunk_rows[c] rows; group g owns chunks chunk0[g]..chunk1[g]-1)."""
 Conv = namedtuple("Conv", ["mode", "differential", "sat_kind", "sat_s", "top", "gain",
-                           "aff_o", "inv", "thr", "vals"])
+                           "aff_o", "inv", "vmin", "thr", "vals"])
 Conv.__doc__ = """Rail curve and ADC: mode CONV_*; differential (bool); sat_kind SAT_*,
 sat_s [cells]; top = levels - 1; gain (T, 2, NS); AFFINE: code = rint((gain v + aff_o) *
-inv) with aff_o (T, Q, 2, NS) = offset - v_min [cells] and inv (Q,) [1/cells]; SEARCH:
+inv) with aff_o (T, Q, 2, NS) = offset - v_min [cells], inv (Q,) [1/cells] and the value
+code / inv + vmin (vmin (Q,), the same arithmetic as vals); SEARCH:
 thr (T, Q, 2, NS, levels - 1) ascending effective references [cells]; vals (Q, levels)
 reconstruction value of each code [cells]."""
 Noise = namedtuple("Noise", ["sigma_cell", "sigma_floor", "key_cell", "key_floor", "table",
@@ -394,6 +395,7 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                 gr = conv.gain[t, rail]
                 orr = conv.aff_o[t, q, rail]
                 inv = conv.inv[q]
+                vmin = conv.vmin[q]
                 top = float(conv.top)
                 src = row[rail * n:(rail + 1) * n]
                 sc2 = noise.sigma_cell * noise.sigma_cell
@@ -403,7 +405,7 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                     c = np.rint(s)
                     d = max(0.5 - abs(s - c), 0.5 - s, s - top + 0.5)
                     c = min(max(c, 0.0), top)
-                    accv[j] += scale * vals[int(c)]
+                    accv[j] += scale * (c / inv + vmin)
                     k = gr[j] * inv * Z_MAX
                     hit = d * d <= k * k * (sc2 * max(src[j], 0.0) + sf2)
                     flag[j] = hit
