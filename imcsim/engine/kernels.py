@@ -28,19 +28,24 @@ pure function of (stream key, counter) with counter = ((vector * planes + plane)
 the layer's input stream; a result therefore depends only on (seed, inputs, card), not on
 batch chunking or thread count. The uniform generator is SplitMix64 (Steele, Lea, Flood,
 "Fast splittable pseudorandom number generators", OOPSLA 2014) evaluated at the counter.
-Its top 53 bits give ``p`` in (0, 1/2) and a sign (the generator is exactly symmetric);
-the normal quantile of ``p`` is interpolated from a table of exact quantiles at
-``2**-14`` spacing for ``p >= P_TAIL = 2**-10`` (``|z| <= Z_CENTRAL = 3.097``, error
-< 2e-4) and computed in the tails by Acklam's rational approximation refined by one Halley
-step (P. J. Acklam, "An algorithm for computing the inverse normal cumulative distribution
-function", 2003; exact to double precision). The smallest ``p`` is ``2**-54``, so the
-tails are exact up to ``Z_MAX = 8.29`` sigma, the generator's bound (P(|z| > 8.29) =
-1.1e-16 is the only truncation).
+A draw is a mixture that is exactly Gaussian: a selector byte (one byte of a SplitMix64
+value of a salted key shared by eight neighbouring columns of one rail, see
+:func:`_selector`) is 0 with probability ``2 P_TAIL = 1/256``
+and then the draw is a tail draw, ``p = P_TAIL u``; otherwise ``p = P_TAIL + (1/2 -
+P_TAIL) u``, with ``u`` from the top 53 bits of the draw's own SplitMix64 value and the
+sign from its lowest bit. Central quantiles are interpolated from a table of exact
+quantiles at ``2**-14`` spacing (``|z| <= Z_CENTRAL = 2.886``, error < 4e-5); tail
+quantiles are computed by Acklam's rational approximation refined by one Halley step (P. J.
+Acklam, "An algorithm for computing the inverse normal cumulative distribution function",
+2003; exact to double precision). The smallest tail ``p`` is ``2**-63``, so the tails are
+exact up to ``Z_MAX = 9.00`` sigma, the generator's bound (P(|z| > 9) = 2e-19 is the only
+truncation).
 
 Because the generator is bounded, a conversion whose code no value ``|z| <= Z_MAX`` could
 change needs no draw; one whose distance to the nearest reference exceeds ``Z_CENTRAL``
-sigmas needs only the raw uniform (to see that it is central). Both skips change no
-result (``Noise.skip = False`` draws everything; tests compare).
+sigmas can change only with a tail draw, which its selector byte (eight per SplitMix64
+call) rules out 255 times in 256. Both skips change no result
+(``Noise.skip = False`` draws everything; tests compare).
 """
 from __future__ import annotations
 
@@ -60,14 +65,14 @@ SATURATION_CODES = {"none": SAT_NONE, "clip": SAT_CLIP, "exponential": SAT_EXP}
 CONV_AFFINE, CONV_SEARCH = 0, 1
 
 _TABLE_BITS = 14
-#: p below which the normal quantile is computed exactly instead of interpolated
-P_TAIL = 2.0 ** -10
-#: |z| at P_TAIL, and the largest |z| the generator can return (p = 2**-54)
-Z_CENTRAL = 3.0972690781
-Z_MAX = 8.2924610117
-_TAIL_K = np.uint64(1 << 43)         # p < P_TAIL  <=>  53-bit magnitude < 2**43
-_HALF = np.uint64(1 << 52)
-_MASK53 = np.uint64((1 << 53) - 1)
+#: probability of each tail of the mixture (a selector byte of 0: 2 P_TAIL = 1/256)
+P_TAIL = 2.0 ** -9
+#: |z| at P_TAIL, and the largest |z| the generator can return (p = 2**-63)
+Z_CENTRAL = 2.8856349124
+Z_MAX = 9.0044039715
+#: salt of the selector stream (SplitMix64's golden-ratio increment's complement)
+_SALT = np.uint64(0x61C8864680B583EB)
+_RAIL_SALT = np.uint64(0xD1B54A32D192ED03)
 
 Inputs = namedtuple("Inputs", ["x", "kind", "nbits", "planes", "s_bl", "s_blb"])
 Inputs.__doc__ = """x (B, K) int32 inputs; kind PLANE_*; nbits; planes P; s_bl, s_blb (P,)
@@ -115,18 +120,26 @@ def splitmix64(key, counter):
 
 
 @njit(cache=True, inline="always")
-def _magnitude(bits):
-    """53-bit magnitude k of the draw, mirrored so that p = (k + 1/2) 2**-53 < 1/2."""
-    k = bits >> np.uint64(11)
-    if k >= _HALF:
-        return _MASK53 - k
-    return k
+def _selector_key(key, rail):
+    return key ^ _SALT ^ (np.uint64(rail) * _RAIL_SALT)
 
 
 @njit(cache=True, inline="always")
-def _central(bits):
-    """True when the draw's |z| <= Z_CENTRAL (p >= P_TAIL)."""
-    return _magnitude(bits) >= _TAIL_K
+def _selector(key, counter):
+    """The selector byte of a draw: with h = counter // 2 (the column's slot) and r =
+    counter % 2 (its rail), byte h % 8 of SplitMix64 at h // 8 of the rail's salted key
+    (eight neighbouring columns share one call)."""
+    c = np.uint64(counter)
+    h = c >> np.uint64(1)
+    w = splitmix64(_selector_key(key, c & np.uint64(1)), h >> np.uint64(3))
+    return (w >> ((h & np.uint64(7)) * np.uint64(8))) & np.uint64(0xFF)
+
+
+@njit(cache=True, inline="always")
+def is_tail(key, counter):
+    """True when the draw at ``counter`` is a tail draw (|z| > Z_CENTRAL): its selector
+    byte is 0 (1 in 256)."""
+    return _selector(key, counter) == np.uint64(0)
 
 
 @njit(cache=True)
@@ -154,26 +167,22 @@ def lower_quantile(p):
 
 
 @njit(cache=True, inline="always")
-def gauss_from_bits(bits, table):
-    """Standard normal from 64 uniform bits (see the module notes)."""
-    k0 = bits >> np.uint64(11)
-    upper = k0 >= _HALF
-    k = _MASK53 - k0 if upper else k0
-    if k >= _TAIL_K:
-        # p * 2**14 = (k + 1/2) * 2**-39: table interval and fraction, exact arithmetic
-        t = (float(k) + 0.5) * (1.0 / (1 << 39))
-        i = int(t)
-        f = t - i
-        z = table[i] + f * (table[i + 1] - table[i])
+def gauss_from_bits(bits, tail, table):
+    """Standard normal from a draw's 64 uniform bits and its selector (module notes)."""
+    u = (float(bits >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)   # 2**-53
+    if tail:
+        z = lower_quantile(u * P_TAIL)
     else:
-        z = lower_quantile((float(k) + 0.5) * (1.0 / (1 << 53)))
-    return -z if upper else z
+        t = (P_TAIL + (0.5 - P_TAIL) * u) * (1 << _TABLE_BITS)
+        i = int(t)
+        z = table[i] + (t - i) * (table[i + 1] - table[i])
+    return -z if (bits & np.uint64(1)) else z
 
 
 @njit(cache=True, inline="always")
 def gauss(key, counter, table):
     """Standard normal at ``counter`` of stream ``key``."""
-    return gauss_from_bits(splitmix64(key, counter), table)
+    return gauss_from_bits(splitmix64(key, counter), is_tail(key, counter), table)
 
 
 @njit(cache=True)
@@ -186,11 +195,12 @@ def draw_gaussians(key, counters, table):
 
 
 @njit(cache=True)
-def gaussians_from_uniform_bits(bits, table):
-    """gauss_from_bits over an array of uint64 (tests feed it tail-restricted bits)."""
+def gaussians_from_bits(bits, tails, table):
+    """gauss_from_bits over arrays of uint64 bits and bool selectors (tests feed it
+    tail-restricted bits)."""
     out = np.empty(bits.shape[0])
     for i in range(bits.shape[0]):
-        out[i] = gauss_from_bits(bits[i], table)
+        out[i] = gauss_from_bits(bits[i], tails[i], table)
     return out
 
 
@@ -339,35 +349,37 @@ def _noisy_value(row, n, j, rail, conv, noise, ctr, central_ok):
     differential column) before the curve, and the floor of key_floor at ctr after it."""
     sc = noise.sigma_cell
     sf = noise.sigma_floor
+    k1 = noise.key_cell
+    k3 = noise.key_floor
+    t1 = is_tail(k1, ctr)
     if conv.sat_kind == SAT_NONE:
-        b1 = splitmix64(noise.key_cell, ctr)
-        if central_ok and _central(b1):
+        if central_ok and not t1:
             return False, 0.0
-        z = gauss_from_bits(b1, noise.table)
+        z = gauss_from_bits(splitmix64(k1, ctr), t1, noise.table)
         return True, _analog(row, n, j, rail, conv) + _rail_sigma(row, n, j, rail, conv, noise) * z
-    b1 = splitmix64(noise.key_cell, ctr)
-    b3 = splitmix64(noise.key_floor, ctr)
+    t3 = is_tail(k3, ctr)
     if conv.differential:
-        b2 = splitmix64(noise.key_cell, ctr + 1)
-        if central_ok and _central(b1) and _central(b2) and _central(b3):
+        t2 = is_tail(k1, ctr + 1)
+        if central_ok and not (t1 or t2 or t3):
             return False, 0.0
         a = float(row[j])
         b = float(row[n + j])
-        va = _saturate(a + sc * math.sqrt(max(a, 0.0)) * gauss_from_bits(b1, noise.table),
-                       conv.sat_kind, conv.sat_s)
-        vb = _saturate(b + sc * math.sqrt(max(b, 0.0)) * gauss_from_bits(b2, noise.table),
-                       conv.sat_kind, conv.sat_s)
-        return True, va - vb + sf * gauss_from_bits(b3, noise.table)
-    if central_ok and _central(b1) and _central(b3):
+        za = gauss_from_bits(splitmix64(k1, ctr), t1, noise.table)
+        zb = gauss_from_bits(splitmix64(k1, ctr + 1), t2, noise.table)
+        va = _saturate(a + sc * math.sqrt(max(a, 0.0)) * za, conv.sat_kind, conv.sat_s)
+        vb = _saturate(b + sc * math.sqrt(max(b, 0.0)) * zb, conv.sat_kind, conv.sat_s)
+        return True, va - vb + sf * gauss_from_bits(splitmix64(k3, ctr), t3, noise.table)
+    if central_ok and not (t1 or t3):
         return False, 0.0
     a = float(row[rail * n + j])
-    va = _saturate(a + sc * math.sqrt(max(a, 0.0)) * gauss_from_bits(b1, noise.table),
-                   conv.sat_kind, conv.sat_s)
-    return True, va + sf * gauss_from_bits(b3, noise.table)
+    za = gauss_from_bits(splitmix64(k1, ctr), t1, noise.table)
+    va = _saturate(a + sc * math.sqrt(max(a, 0.0)) * za, conv.sat_kind, conv.sat_s)
+    return True, va + sf * gauss_from_bits(splitmix64(k3, ctr), t3, noise.table)
 
 
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
-def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc, flag, hits):
+def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc, flag, hits,
+                  selw):
     """Convert and accumulate every access of row group g (tile t, grid q) for a block of
     vectors. buf[r] holds the weighted counts of access r = bi * P + p (vector b0 + bi,
     plane p): BL in [:n], BLB in [n:]. The value of each code is added to acc[bi] with the
@@ -400,16 +412,33 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                 src = row[rail * n:(rail + 1) * n]
                 sc2 = noise.sigma_cell * noise.sigma_cell
                 sf2 = noise.sigma_floor * noise.sigma_floor
-                for j in range(n):
-                    s = (gr[j] * src[j] + orr[j]) * inv
-                    c = np.rint(s)
-                    d = max(0.5 - abs(s - c), 0.5 - s, s - top + 0.5)
-                    c = min(max(c, 0.0), top)
-                    accv[j] += scale * (c / inv + vmin)
-                    k = gr[j] * inv * Z_MAX
-                    hit = d * d <= k * k * (sc2 * max(src[j], 0.0) + sf2)
-                    flag[j] = hit
-                    need += hit
+                if not noisy:
+                    for j in range(n):
+                        c = min(max(np.rint((gr[j] * src[j] + orr[j]) * inv), 0.0), top)
+                        accv[j] += scale * (c / inv + vmin)
+                else:
+                    # the row's selector words; as bytes (little endian), column j's selector
+                    # is byte h0 + j - 8 base, contiguous in j
+                    h0 = (ctr0 + rail) >> 1
+                    base = h0 >> 3
+                    off = h0 - 8 * base
+                    sk = _selector_key(noise.key_cell, rail)
+                    for w in range(((h0 + n - 1) >> 3) - base + 1):
+                        selw[w] = splitmix64(sk, np.uint64(base + w))
+                    selb = selw.view(np.uint8)
+                    for j in range(n):
+                        s = (gr[j] * src[j] + orr[j]) * inv
+                        c = np.rint(s)
+                        d = max(0.5 - abs(s - c), 0.5 - s, s - top + 0.5)
+                        c = min(max(c, 0.0), top)
+                        accv[j] += scale * (c / inv + vmin)
+                        gi = gr[j] * inv
+                        k2 = gi * gi * (sc2 * max(src[j], 0.0) + sf2)
+                        tail = selb[off + j] == 0
+                        # a draw is needed within Z_CENTRAL sigmas, or within Z_MAX for a tail draw
+                        hit = (d * d <= k2 * (Z_CENTRAL * Z_CENTRAL)) | (tail & (d * d <= k2 * (Z_MAX * Z_MAX)))
+                        flag[j] = hit
+                        need += hit
             else:
                 for j in range(n):
                     v = _analog(row, n, j, rail, conv)
@@ -419,20 +448,58 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                     flag[j] = hit
                     need += hit
             if noisy and (need or not noise.skip):
-                m = 0
-                for j in range(n):
-                    hits[m] = j
-                    m += flag[j] or not noise.skip
-                for i in range(m):
-                    j = hits[i]
-                    v = _analog(row, n, j, rail, conv)
-                    c, d, k = _code(v, conv, t, q, rail, j)
-                    central_ok = noise.skip and d > k * Z_CENTRAL * _rail_sigma(row, n, j, rail, conv, noise)
-                    drawn, vn = _noisy_value(row, n, j, rail, conv, noise, ctr0 + 2 * j + rail,
-                                             central_ok)
-                    if drawn:
-                        cn, _, _ = _code(vn, conv, t, q, rail, j)
-                        accv[j] += scale * (vals[cn] - vals[c])
+                if conv.mode == CONV_AFFINE and conv.sat_kind == SAT_NONE and not conv.differential:
+                    _noise_pass_affine(row[rail * n:(rail + 1) * n], flag, hits,
+                                       conv.gain[t, rail], conv.aff_o[t, q, rail], conv.inv[q],
+                                       conv.vmin[q], float(conv.top), noise, ctr0 + rail, scale,
+                                       accv)
+                else:
+                    m = 0
+                    for j in range(n):
+                        hits[m] = j
+                        m += (flag[j] > 0) or not noise.skip
+                    for i in range(m):
+                        j = hits[i]
+                        v = _analog(row, n, j, rail, conv)
+                        c, d, k = _code(v, conv, t, q, rail, j)
+                        central_ok = noise.skip and d > k * Z_CENTRAL * _rail_sigma(row, n, j, rail, conv, noise)
+                        drawn, vn = _noisy_value(row, n, j, rail, conv, noise, ctr0 + 2 * j + rail,
+                                                 central_ok)
+                        if drawn:
+                            cn, _, _ = _code(vn, conv, t, q, rail, j)
+                            accv[j] += scale * (vals[cn] - vals[c])
+
+
+@njit(cache=True, inline="always")
+def _draw_affine(j, v, tail, gr, orr, inv, vmin, top, sc2, sf2, key, ctr, table, scale, accv):
+    c = min(max(np.rint((gr * v + orr) * inv), 0.0), top)
+    sig = math.sqrt(sc2 * max(v, 0.0) + sf2)
+    vn = v + sig * gauss_from_bits(splitmix64(key, ctr), tail, table)
+    cn = min(max(np.rint((gr * vn + orr) * inv), 0.0), top)
+    if cn != c:
+        accv[j] += scale * ((cn / inv + vmin) - (c / inv + vmin))
+
+
+@njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
+def _noise_pass_affine(src, flag, hits, gr, orr, inv, vmin, top, noise, ctr0, scale, accv):
+    """Pass 2 of the common case (affine conversion of one rail, no saturation): the noise
+    of column j is one Gaussian of sigma sqrt(sigma_cell**2 c + sigma_floor**2) drawn at
+    counter ctr0 + 2 j, for the columns pass 1 flagged (within Z_CENTRAL sigmas of a
+    reference, or within Z_MAX with a tail draw), gathered without branches."""
+    n = src.shape[0]
+    sc2 = noise.sigma_cell * noise.sigma_cell
+    sf2 = noise.sigma_floor * noise.sigma_floor
+    key = noise.key_cell
+    table = noise.table
+    m = 0
+    for j in range(n):
+        hits[m] = j
+        m += flag[j] or not noise.skip
+    for i in range(m):
+        j = hits[i]
+        c = ctr0 + 2 * j
+        _draw_affine(j, float(src[j]), is_tail(key, c), gr[j], orr[j], inv, vmin, top, sc2, sf2,
+                     key, c, table, scale, accv)
 
 
 @intrinsic
@@ -515,6 +582,7 @@ def mac_convert_accumulate(inp, groups, sums, conv, noise, vec_block, vec0, cola
         R = nb * P
         acc = np.zeros((nb, n_cols))
         flag = np.empty(n_cols, np.bool_)
+        selw = np.empty(n_cols // 8 + 2, np.uint64)
         hits = np.empty(n_cols, np.int64)
         cnt_bl = np.empty(n_cols, np.uint64)
         cnt_blb = np.empty(n_cols, np.uint64)
@@ -561,7 +629,7 @@ def mac_convert_accumulate(inp, groups, sums, conv, noise, vec_block, vec0, cola
                         buf[r, j] = np.float32(cnt_bl[j])
                         buf[r, n_cols + j] = np.float32(cnt_blb[j])
             _convert_rows(buf, n_cols, P, b0, vec0, g, G, groups.tile[g], groups.grid[g], conv,
-                          noise, inp.s_bl, inp.s_blb, acc, flag, hits)
+                          noise, inp.s_bl, inp.s_blb, acc, flag, hits, selw)
         for bi in range(nb):
             for j in range(n_cols):
                 colacc[b0 + bi, j] = acc[bi, j]

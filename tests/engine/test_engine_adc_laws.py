@@ -9,8 +9,8 @@ from scipy.special import ndtr, ndtri
 import device_models as dm
 import imcsim
 from imcsim.engine import ImcBackend
-from imcsim.engine.kernels import (Z_MAX, draw_gaussians, gauss_table,
-                                   gaussians_from_uniform_bits)
+from imcsim.engine.kernels import (P_TAIL, Z_MAX, draw_gaussians, gauss_table,
+                                   gaussians_from_bits)
 
 from test_engine_reference import reference_product  # same folder (pytest prepend import mode)
 
@@ -207,21 +207,34 @@ def test_gaussian_tails_at_4_5_sigma():
 
 
 def test_gaussian_tails_at_6_sigma():
-    """The tail given p < 2**-20 (uniform bits restricted to that region): P(z < -6 | p <
-    2**-20) = Phi(-6) 2**20 = 1.03e-3, tested with a binomial tolerance on 2 M draws."""
+    """Tail draws (selector 0) restricted to p < 2**-20 by their uniform bits: P(z < -6 |
+    p < 2**-20) = Phi(-6) 2**20 = 1.03e-3, tested with a binomial tolerance on 2 M draws;
+    and the tail quantile is exact where it is evaluated."""
     rng = np.random.default_rng(9)
-    k53 = rng.integers(0, 1 << 33, size=2_000_000, dtype=np.uint64)    # p = (k + 1/2) 2**-53
+    # u = (k + 1/2) 2**-53 < 2**-11, p = u P_TAIL < 2**-20; low bit 0: negative sign
+    k53 = rng.integers(0, 1 << 42, size=2_000_000, dtype=np.uint64)
     bits = k53 << np.uint64(11)
-    z = gaussians_from_uniform_bits(bits, gauss_table())
+    tails = np.ones(bits.size, dtype=bool)
+    z = gaussians_from_bits(bits, tails, gauss_table())
     assert np.all(z < 0)
     k = int(np.count_nonzero(z < -6.0))
     assert binomial_ok(k, z.size, ndtr(-6.0) * 2.0 ** 20)
-    # and the quantile is exact where it is evaluated
-    for p in (ndtr(-8.0), ndtr(-6.0), ndtr(-4.5), 2.0 ** -10 * 0.999):
-        kk = np.uint64(int(p * 2.0 ** 53 - 0.5))
-        zz = gaussians_from_uniform_bits(np.array([kk << np.uint64(11)], np.uint64), gauss_table())[0]
-        pp = (float(kk) + 0.5) * 2.0 ** -53
+    for p in (ndtr(-9.0), ndtr(-8.0), ndtr(-6.0), ndtr(-4.5), P_TAIL * 0.999):
+        kk = np.uint64(int(p / P_TAIL * 2.0 ** 53 - 0.5))
+        zz = gaussians_from_bits(np.array([kk << np.uint64(11)], np.uint64),
+                                 np.array([True]), gauss_table())[0]
+        pp = (float(kk) + 0.5) * 2.0 ** -53 * P_TAIL
         assert zz == pytest.approx(ndtri(pp), rel=1e-12)
+
+
+def test_selector_makes_tail_draws_at_their_rate():
+    """The selector byte makes 1/256 of the draws tail draws (|z| > Z_CENTRAL), and the
+    central ones never exceed it."""
+    z = draw_gaussians(np.uint64(5), np.arange(4_000_000, dtype=np.int64), gauss_table())
+    central = -ndtri(P_TAIL)
+    assert binomial_ok(int(np.count_nonzero(np.abs(z) > central)), z.size, 2 * P_TAIL)
+    assert abs(z.mean()) < 4.5 / math.sqrt(z.size)
+    assert abs(z.var() - 1) < 4.5 * math.sqrt(2 / z.size)
 
 
 def test_engine_errs_at_the_gaussian_rate_at_a_4_5_sigma_margin():
