@@ -17,10 +17,17 @@ try:  # the installed distribution's version; a source checkout falls back to th
 except Exception:  # pragma: no cover - not installed
     __version__ = "0.1.0"
 
-from .engine import EVENT_FIELDS, Events, ImcBackend, Mapping, map_layer, mvm
-from .errors import InputError
+from .errors import ImcsimError, InputError
 
+# imported on first use, so that `imcsim --version`, `list`, `info` and `validate` do not
+# import numba
 _LAZY = {
+    "EVENT_FIELDS": ("imcsim.engine.events", "EVENT_FIELDS"),
+    "Events": ("imcsim.engine.events", "Events"),
+    "Mapping": ("imcsim.engine.mapper", "Mapping"),
+    "map_layer": ("imcsim.engine.mapper", "map_layer"),
+    "ImcBackend": ("imcsim.engine.backend", "ImcBackend"),
+    "mvm": ("imcsim.engine.backend", "mvm"),
     "simulate": ("imcsim.simulation", "simulate"),
     "run_study": ("imcsim.study", "run_study"),
     "validate_study": ("imcsim.study", "validate_study"),
@@ -39,5 +46,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'imcsim' has no attribute {name!r}")
 
 
-__all__ = ["ImcBackend", "mvm", "InputError", "EVENT_FIELDS", "Events", "Mapping", "map_layer",
-           *_LAZY]
+__all__ = ["ImcsimError", "InputError", *_LAZY]

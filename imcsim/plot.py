@@ -15,20 +15,31 @@ A plot that does not apply to a result (a heatmap of a one-parameter sweep) rais
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["KINDS", "PlotError", "plot", "open_result", "sweep_dims", "pareto_mask"]
+__all__ = ["KINDS", "PlotError", "plot", "open_result"]
 
 KINDS = ("pareto", "energy_breakdown", "accuracy_heatmap", "accuracy_vs_param")
-NON_SWEEP_DIMS = ("trial", "layer", "component")
 
 
-class PlotError(ValueError):
-    """A plot cannot be drawn from this result (bad kind, wrong number of sweep dims...)."""
+from imcsim.errors import PlotDoesNotFit, PlotError
+from imcsim.results.labels import format_value as _fmt
+
+
+# xarray loads on first use: the CLI's parser and `imcsim validate` read KINDS only
+def sweep_dims(ds) -> list[str]:
+    from imcsim.results.dataset import sweep_dims
+
+    return sweep_dims(ds)
+
+
+def front_mask(energy, accuracy):
+    from imcsim.results.pareto import front_mask
+
+    return front_mask(energy, accuracy)
 
 
 def _plt():
@@ -42,39 +53,17 @@ def _plt():
 
 def open_result(path):
     """Load a result dataset written by ``imcsim run``."""
-    import xarray as xr
+    from imcsim.results.netcdf import read_netcdf
 
     try:
-        with xr.open_dataset(path) as ds:
-            return ds.load()
+        return read_netcdf(path)
     except (OSError, ValueError, TypeError) as exc:
         raise PlotError(f"{path}: cannot read as a result dataset: "
                         f"{' '.join(str(exc).split())}") from None
 
 
-def sweep_dims(ds) -> list[str]:
-    """The sweep dimensions of a result, in study order."""
-    try:
-        dims = [d for d in json.loads(ds.attrs.get("sweep_dims", "null")) or []
-                if d in ds.dims]
-        if dims or "sweep_dims" in ds.attrs:
-            return dims
-    except (ValueError, TypeError):
-        pass
-    return [d for d in ds.dims if d not in NON_SWEEP_DIMS]
-
-
 def _varying(ds) -> list[str]:
     return [d for d in sweep_dims(ds) if ds.sizes[d] > 1]
-
-
-def _fmt(v) -> str:
-    v = v.item() if hasattr(v, "item") else v
-    if isinstance(v, bytes):
-        v = v.decode()
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
 
 
 def _short_names(dims) -> dict:
@@ -154,19 +143,6 @@ def _accuracy_stats(ds, dims):
     return np.asarray(mean.values, dtype=float), np.asarray(std.values, dtype=float)
 
 
-def pareto_mask(energy, accuracy) -> np.ndarray:
-    """True for points no other point beats (lower or equal energy and higher or equal
-    accuracy, one strictly)."""
-    e = np.asarray(energy, dtype=float)
-    a = np.asarray(accuracy, dtype=float)
-    mask = np.ones(e.size, dtype=bool)
-    for i in range(e.size):
-        dominated = (e <= e[i]) & (a >= a[i]) & ((e < e[i]) | (a > a[i]))
-        if dominated.any():
-            mask[i] = False
-    return mask
-
-
 def _title(ds, what: str) -> str:
     name = ds.attrs.get("study", "")
     return f"{name}: {what}" if name else what
@@ -179,7 +155,7 @@ def _pareto(ds, fig, select):
     mean, std = _accuracy_stats(ds, dims)
     mean, std = mean.reshape(-1), std.reshape(-1)
     labels = _point_labels(ds, dims, extras=False) if dims else [ds.attrs.get("study", "point")]
-    front = pareto_mask(e, mean)
+    front = front_mask(e, mean)
     ax = fig.add_subplot(111)
     ax.errorbar(e, mean, yerr=std, fmt="o", color="tab:blue", ecolor="0.6", capsize=3,
                 label="points (mean +- std over trials)", zorder=2)
@@ -281,7 +257,7 @@ def _energy_breakdown(ds, fig, select):
     if "trial" in e.dims:
         e = e.mean("trial")
     if "layer" not in e.dims or "component" not in e.dims:
-        raise PlotError("energy_breakdown needs energy over (layer, component); "
+        raise PlotDoesNotFit("energy_breakdown needs energy over (layer, component); "
                         f"this result has {e.dims}")
     comps = [_fmt(c) for c in e["component"].values]
     layers = [_fmt(c) for c in e["layer"].values]
@@ -336,7 +312,7 @@ def _numeric(vals) -> bool:
 def _accuracy_heatmap(ds, fig, select):
     dims = _varying(ds)
     if len(dims) != 2:
-        raise PlotError("accuracy_heatmap needs exactly two swept parameters with more "
+        raise PlotDoesNotFit("accuracy_heatmap needs exactly two swept parameters with more "
                         f"than one value each; this result has {len(dims)}"
                         + (f" ({', '.join(dims)})" if dims else "")
                         + "; try --kind accuracy_vs_param or pareto")
@@ -363,7 +339,7 @@ def _accuracy_heatmap(ds, fig, select):
 def _accuracy_vs_param(ds, fig, select):
     dims = _varying(ds)
     if len(dims) not in (1, 2):
-        raise PlotError("accuracy_vs_param needs one or two swept parameters with more "
+        raise PlotDoesNotFit("accuracy_vs_param needs one or two swept parameters with more "
                         f"than one value each; this result has {len(dims)}"
                         + (f" ({', '.join(dims)})" if dims else ""))
     squeeze = {d: 0 for d in sweep_dims(ds) if d not in dims}

@@ -17,16 +17,6 @@ import numpy as np
 __all__ = ["simulate"]
 
 
-def _load_network(network):
-    if isinstance(network, str):
-        import networks
-        zoo = getattr(networks, "zoo", None)
-        if zoo is not None and hasattr(zoo, "load"):
-            return zoo.load(network)
-        return networks.load_network(network)
-    return network
-
-
 def _seed_children(seed, trials: int) -> list[np.random.SeedSequence]:
     ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
     return ss.spawn(trials)
@@ -61,7 +51,7 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
 
     Parameters
     ----------
-    network : a network object (``predict(x, backend)``) or a zoo name
+    network : a ``networks.Network`` (``networks.zoo.load(name)``, ``networks.load_network(path)``)
     hardware : a ``device_models`` Card, a shipped card name or a path to a card file
     x : inputs, one inference per row (``len(x)`` inferences)
     y : labels (``len(x)``) or None (accuracy is NaN)
@@ -76,17 +66,17 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
     Returns
     -------
     xarray.Dataset with dims ``trial``, ``layer``, ``component``, ``area_component`` (see
-    :mod:`imcsim.report`): accuracy and ``mac_error_rms`` per trial, energy per layer and
+    :mod:`imcsim.results.dataset`): accuracy and ``mac_error_rms`` per trial, energy per layer and
     component [pJ per inference], latency [ns per inference], throughput, TOPS, TOPS/W,
     TOPS/mm2, area. Energy and latency come from the mean event counts over the trials.
     """
     import device_models as dm
     from imcsim import costs as energy
     from imcsim import results as report
-    from imcsim.engine import ImcBackend  # late: the engine may land after this module
+    from imcsim.engine.backend import ImcBackend
 
     card = dm.load_card(hardware)
-    net = _load_network(network)
+    net = report.require_network(network)
     trials = int(trials)
     if trials < 1:
         from imcsim.errors import InputError
@@ -114,7 +104,7 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
             if not names:
                 from imcsim.errors import InputError
                 raise InputError(
-                    f"network {getattr(net, 'name', '')!r}: no layer called backend.matmul (a "
+                    f"network {getattr(net, 'name', type(net).__name__)!r}: no layer called backend.matmul (a "
                     f"full-precision network?); nothing ran on the hardware")
         for name in names:
             d = backend.events[name].scaled(1.0 / n).as_dict()
@@ -122,21 +112,16 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
             for k, v in d.items():
                 acc_d[k] += v
         err_rows.append([_rms(backend.error_sums.get(name, (0.0, 0.0))) for name in names])
-        scale_rows.append([float(getattr(backend.mappings[name], "adc_max_count", np.nan)) for name in names])
+        scale_rows.append([float(backend.mappings[name].adc_max_count) for name in names])
     ev_mean = {name: {k: v / trials for k, v in d.items()} for name, d in ev_sum.items()}
     tp_batch = int(batch) if batch else n
     # a network that does not fit the chip reloads every round's weights once per batch
     maps = [mappings[nm] for nm in names]
-    writes = energy.reload_weight_writes(card, maps, tp_batch)
-    if writes:
-        total = float(sum(m.programmed_cells if hasattr(m, "programmed_cells") else m.K * m.columns
-                          for m in maps))
-        for nm, m in zip(names, maps):
-            cells = float(m.K * m.columns)
-            ev_mean[nm]["weight_writes"] = max(ev_mean[nm]["weight_writes"], writes * cells / total)
+    for nm, writes in zip(names, energy.reload_writes_by_layer(card, maps, tp_batch)):
+        ev_mean[nm]["weight_writes"] = max(ev_mean[nm]["weight_writes"], writes)
     layers = [(nm, ev_mean[nm], mappings[nm]) for nm in names]
     base_attrs = {
-        "network": str(getattr(net, "name", network if isinstance(network, str) else type(net).__name__)),
+        "network": str(getattr(net, "name", type(net).__name__)),
         "inferences": n,
         "trials": trials,
         "seed": _seed_attr(seed),

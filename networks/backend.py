@@ -18,7 +18,7 @@ import numpy as np
 
 from .quant import parse_encoding
 
-__all__ = ["ExactBackend", "BackendError", "xnor_popcount_matmul"]
+__all__ = ["ExactBackend", "BackendError", "check_matmul", "check_inputs", "xnor_popcount_matmul"]
 
 
 class BackendError(ValueError):
@@ -43,24 +43,8 @@ class ExactBackend:
         self.events.clear()
 
     def matmul(self, x, w, encoding: str = "ternary", layer: str = "layer", asym=None):
-        x = np.asarray(x)
-        w = np.asarray(w)
-        if x.ndim != 2 or w.ndim != 2:
-            raise BackendError(f"layer {layer!r}: matmul needs 2-D x (B, K) and w (K, N); got {x.shape} and {w.shape}")
-        if x.shape[1] != w.shape[0]:
-            raise BackendError(f"layer {layer!r}: x has K={x.shape[1]} but w has K={w.shape[0]}")
-        try:
-            kind, bits, lo, hi = parse_encoding(encoding)
-        except ValueError as e:
-            raise BackendError(f"layer {layer!r}: {e}") from None
-        if self.check:
-            _check_ints(x, lo, hi, f"layer {layer!r}: x ({encoding})", binary=(kind == "binary"))
-            if asym is not None:
-                _check_ints(w, -1, 1, f"layer {layer!r}: w (asym)")
-                if kind not in ("ternary", "binary"):
-                    raise BackendError(f"layer {layer!r}: asym needs ternary or binary inputs, got {encoding}")
-            else:
-                _check_ints(w, None, None, f"layer {layer!r}: w")
+        x, w, spec = check_matmul(x, w, encoding, layer, asym, check_values=self.check)
+        kind = spec.kind
         if asym is not None:
             # integer counts of each (input sign, weight sign) pair, then one real combination
             # grouped by weight value: y = b (d n++ - c n-+) - a (d n+- - c n--).  A sum that is
@@ -84,45 +68,98 @@ def _is_binary(a):
     return bool(np.all((a == 1) | (a == -1)))
 
 
-def _check_ints(a, lo, hi, what, binary=False):
+def check_matmul(x, w, encoding, layer, asym=None, *, check_values: bool = True,
+                 error: type[BackendError] = BackendError):
+    """The argument rules of ``backend.matmul``, one function for every backend (this
+    module's ``ExactBackend`` and ``imcsim.ImcBackend``): same messages, each starting with
+    ``layer 'NAME': `` and naming the argument, the value and what is allowed. Raises
+    ``error`` (a :class:`BackendError`); returns ``(x, w, EncodingSpec)`` as arrays.
+    ``check_values=False`` checks shapes, dtypes and the encoding only."""
+    where = f"layer {layer!r}: "
+    try:
+        spec = parse_encoding(encoding)
+    except ValueError as exc:
+        raise error(f"{where}encoding: {exc}") from None
+    if asym is not None:
+        if spec.kind != "ternary":
+            raise error(f"{where}asym: asymmetric scales need ternary inputs, got encoding "
+                        f"{encoding!r}")
+        try:
+            scales = [float(v) for v in asym]
+        except (TypeError, ValueError):
+            scales = []
+        if len(scales) != 4 or not min(scales) > 0:
+            raise error(f"{where}asym: expected four scales (a, b, c, d) > 0, got {asym!r}")
+    x = np.asarray(x)
+    w = np.asarray(w)
+    if x.ndim != 2 or w.ndim != 2:
+        raise error(f"{where}x, w: expected 2-D arrays (B, K) and (K, N), got shapes "
+                    f"{x.shape} and {w.shape}")
+    if x.shape[1] != w.shape[0]:
+        raise error(f"{where}x, w: inner dimensions differ: x is {x.shape}, w is {w.shape}")
+    if x.dtype.kind not in "biuf" or w.dtype.kind not in "biuf":
+        raise error(f"{where}x, w: expected numeric arrays, got dtypes {x.dtype} and {w.dtype}")
+    if check_values:
+        check_inputs(x, spec, encoding, f"{where}x", error)
+        _check_integers(w, f"{where}w", "weights are integers", error)
+        if asym is not None and w.size and np.abs(w).max() > 1:
+            raise error(f"{where}w: asymmetric scales need ternary weights in {{-1, 0, 1}}")
+    return x, w, spec
+
+
+def check_inputs(x, spec, encoding: str, what: str = "x", error=BackendError) -> None:
+    """Raise ``error`` unless every element of ``x`` is an integer code of ``encoding``
+    (``spec`` its :class:`~networks.quant.EncodingSpec`)."""
+    allowed = f"{encoding} inputs are integers in [{spec.lo}, {spec.hi}]"
+    _check_integers(x, what, allowed, error)
+    if x.size:
+        lo, hi = x.min(), x.max()
+        if lo < spec.lo or hi > spec.hi:
+            bad = (lo if lo < spec.lo else hi).item()
+            raise error(f"{what}: value {bad!r} outside the {encoding} range [{spec.lo}, {spec.hi}]")
+    if spec.kind == "binary" and np.any(x == 0):
+        raise error(f"{what}: value 0 is not allowed for binary (bipolar) inputs; allowed {{-1, +1}}")
+
+
+def _check_integers(a, what: str, allowed: str, error) -> None:
     if a.dtype.kind == "f":
         if not np.all(np.isfinite(a)):
-            raise BackendError(f"{what}: contains NaN or inf")
+            raise error(f"{what}: contains NaN or inf; {allowed}")
         if not np.all(a == np.round(a)):
-            raise BackendError(f"{what}: values must be integers")
-    elif a.dtype.kind not in "iub":
-        raise BackendError(f"{what}: dtype {a.dtype} is not numeric")
-    if a.size == 0:
-        return
-    if binary:
-        if not _is_binary(a):
-            raise BackendError(f"{what}: binary values must be -1 or +1")
-    elif lo is not None and (a.min() < lo or a.max() > hi):
-        raise BackendError(f"{what}: values must lie in [{lo}, {hi}], found [{a.min()}, {a.max()}]")
+            bad = a[a != np.round(a)].flat[0].item()
+            raise error(f"{what}: value {bad!r} is not an integer; {allowed}")
 
 
 # --------------------------------------------------------------------------- XNOR/popcount
-try:  # numba is a dependency, but keep the backend usable if it fails to import
-    import numba
+_XNOR_KERNEL = None
 
-    @numba.njit(cache=True, nogil=True)
-    def _xnor_kernel(xp, wp, K, out):  # pragma: no cover - compiled
-        B, nw = xp.shape
-        N = wp.shape[0]
-        for i in range(B):
-            for j in range(N):
-                cnt = 0
-                for k in range(nw):
-                    v = xp[i, k] ^ wp[j, k]
-                    # popcount (SWAR)
-                    v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
-                    v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
-                    v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-                    cnt += (v * np.uint64(0x0101010101010101)) >> np.uint64(56)
-                out[i, j] = K - 2 * cnt
-        return out
-except Exception:  # pragma: no cover
-    _xnor_kernel = None
+
+def _xnor_kernel():
+    """The compiled XNOR/popcount kernel (numba is imported on first use: importing
+    ``networks`` stays cheap)."""
+    global _XNOR_KERNEL
+    if _XNOR_KERNEL is None:
+        import numba
+
+        @numba.njit(cache=True, nogil=True)
+        def kernel(xp, wp, K, out):  # pragma: no cover - compiled
+            B, nw = xp.shape
+            N = wp.shape[0]
+            for i in range(B):
+                for j in range(N):
+                    cnt = 0
+                    for k in range(nw):
+                        v = xp[i, k] ^ wp[j, k]
+                        # popcount (SWAR)
+                        v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
+                        v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
+                        v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+                        cnt += (v * np.uint64(0x0101010101010101)) >> np.uint64(56)
+                    out[i, j] = K - 2 * cnt
+            return out
+
+        _XNOR_KERNEL = kernel
+    return _XNOR_KERNEL
 
 
 def _pack(bits01):
@@ -145,7 +182,5 @@ def xnor_popcount_matmul(x, w):
     xp = _pack((x > 0).astype(np.uint8))
     wp = _pack((w.T > 0).astype(np.uint8))
     out = np.empty((x.shape[0], w.shape[1]), dtype=np.int64)
-    if _xnor_kernel is None:  # pragma: no cover
-        return x.astype(np.float64) @ w.astype(np.float64)
-    _xnor_kernel(xp, wp, K, out)
+    _xnor_kernel()(xp, wp, K, out)
     return out.astype(np.float64)

@@ -38,6 +38,7 @@ is the spec itself (``binary``, ``ternary``, ``unsigned4``, ...).
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,25 +48,34 @@ INPUT_SPECS = ("fp", "binary", "ternary", "unsigned<k>", "signed<k>")
 _ENC = re.compile(r"^(ternary|binary|unsigned(\d+)|signed(\d+))$")
 _INTW = re.compile(r"^int(\d+)$")
 
+#: the input encodings a backend accepts (the one grammar; imcsim's engine builds on it)
+ENCODING_GRAMMAR = "ternary, binary, unsigned<k> (1 <= k <= 16), signed<k> (2 <= k <= 16)"
 
-def parse_encoding(enc: str):
-    """``(kind, bits, lo, hi)`` of a backend input encoding name."""
+
+class EncodingSpec(NamedTuple):
+    """An input encoding: ``kind`` (ternary | binary | unsigned | signed), ``bits`` per
+    input element in the buffers (ternary: 2), the allowed integer range ``lo .. hi``."""
+    kind: str
+    bits: int
+    lo: int
+    hi: int
+
+
+def parse_encoding(enc: str) -> EncodingSpec:
+    """The :class:`EncodingSpec` of a backend input encoding name; ``ValueError`` naming
+    the grammar otherwise. ``signed1`` (values {-1, 0}) is refused: a signed code needs a
+    sign bit and a magnitude bit."""
     m = _ENC.match(str(enc))
-    if not m:
-        raise ValueError(f"unknown encoding {enc!r}; expected ternary, binary, unsigned<k> or signed<k>")
+    k = int(m.group(2) or m.group(3)) if m and (m.group(2) or m.group(3)) else None
+    if not m or (m.group(2) and not 1 <= k <= 16) or (m.group(3) and not 2 <= k <= 16):
+        raise ValueError(f"{enc!r} is not one of {ENCODING_GRAMMAR}")
     if m.group(2):
-        k = int(m.group(2))
-        if not 1 <= k <= 16:
-            raise ValueError(f"encoding {enc!r}: bits must be 1..16")
-        return "unsigned", k, 0, 2 ** k - 1
+        return EncodingSpec("unsigned", k, 0, 2 ** k - 1)
     if m.group(3):
-        k = int(m.group(3))
-        if not 2 <= k <= 16:
-            raise ValueError(f"encoding {enc!r}: bits must be 2..16")
-        return "signed", k, -(2 ** (k - 1)), 2 ** (k - 1) - 1
+        return EncodingSpec("signed", k, -(2 ** (k - 1)), 2 ** (k - 1) - 1)
     if enc == "binary":
-        return "binary", 1, -1, 1
-    return "ternary", 2, -1, 1
+        return EncodingSpec("binary", 1, -1, 1)
+    return EncodingSpec("ternary", 2, -1, 1)
 
 
 def _int_dtype(lo, hi):
@@ -157,6 +167,16 @@ class WeightQuantizer:
         ``asym_ternary`` ({-1,0,1} standing for {-a,0,b}), ``signed<k>``, or ``fp``."""
         return {"fp": "fp", "binary": "binary", "xnor": "binary", "ternary": "ternary",
                 "asym_ternary": "asym_ternary"}.get(self.kind, f"signed{self.bits}")
+
+    @property
+    def max_code(self) -> int | None:
+        """Largest magnitude of an integer weight code: 1 for binary, xnor, ternary and
+        asym_ternary, ``2**(k-1) - 1`` for int<k>; None for fp."""
+        if self.kind == "fp":
+            return None
+        if self.kind == "int":
+            return 2 ** (self.bits - 1) - 1
+        return 1
 
     def ttq_threshold(self, W):
         return 0.05 * np.max(np.abs(W))

@@ -80,17 +80,80 @@ def test_energy_breakdown_select(tmp_path):
         plot.plot(ds, "energy_breakdown", tmp_path / "e.png", select={"rows": "9"})
 
 
-def test_pareto_mask():
+def test_front_mask_and_its_nan_rule():
+    from imcsim.results import front_mask
+
     e = [1.0, 2.0, 3.0, 2.5]
     a = [0.5, 0.8, 0.9, 0.7]
-    assert list(plot.pareto_mask(e, a)) == [True, True, True, False]
+    assert list(front_mask(e, a)) == [True, True, True, False]
+    # NaN is never on the front and dominates nothing
+    assert list(front_mask([1.0, np.nan, 2.0], [0.5, 1.0, 0.6])) == [True, False, True]
+    assert list(front_mask([1.0, 2.0], [np.nan, 0.6])) == [False, True]
 
 
-def test_networks_with_different_layers(tmp_path):
-    """A study sweeping networks stacks the union of their layers (NaN where absent)."""
-    ds = result({"network": ["mlp", "cnn"]})
-    ds["energy"][0, 2, :] = np.nan   # the MLP has no third layer
-    ds["energy"][1, 0, :] = np.nan
-    for kind in ("pareto", "energy_breakdown", "accuracy_vs_param"):
-        assert is_png(plot.plot(ds, kind, tmp_path / f"{kind}.png"))
-    assert is_png(plot.plot(ds, "energy_breakdown", tmp_path / "e.png", select={"network": "cnn"}))
+def _figure():
+    from matplotlib.figure import Figure
+
+    return Figure()
+
+
+def test_pareto_draws_every_point_and_marks_the_front():
+    from imcsim.results import front_mask
+
+    ds = result({"adc.bits": [2, 3, 4], "cell.mismatch_sigma": [0.0, 0.1]})
+    fig = _figure()
+    plot._DRAW["pareto"](ds, fig, {})
+    ax = fig.axes[0]
+    e = ds["energy_total"].values.reshape(-1)
+    acc = ds["accuracy"].mean("trial").values.reshape(-1)
+    line = ax.lines[0]  # the error-bar markers: one per point
+    np.testing.assert_allclose(line.get_xdata(), e)
+    np.testing.assert_allclose(line.get_ydata(), acc)
+    front = front_mask(e, acc)
+    marked = ax.collections[-1].get_offsets()
+    assert sorted(map(tuple, np.asarray(marked))) == sorted(zip(e[front], acc[front]))
+
+
+def test_heatmap_shows_the_mean_accuracy():
+    ds = result({"adc.bits": [2, 3, 4], "cell.mismatch_sigma": [0.0, 0.1]})
+    fig = _figure()
+    plot._DRAW["accuracy_heatmap"](ds, fig, {})
+    image = fig.axes[0].images[0].get_array()
+    np.testing.assert_allclose(image, ds["accuracy"].mean("trial").values)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["2", "3", "4"]
+
+
+@pytest.fixture(scope="module")
+def simulated_points():
+    """Four points of imcsim.simulate (2 x 2 sweep), no study attributes."""
+    import imcsim
+    import networks
+
+    net = networks.zoo.load("tnn_mlp_digits")
+    x, y = networks.datasets.load("digits", split="test", limit=8)
+    card = imcsim.load_hardware("tim_dnn_32nm")
+    pts = []
+    for bits in (3, 4):
+        for sigma in (0.0, 0.1):
+            ds = imcsim.simulate(net, card.replace(**{"adc.bits": bits,
+                                                      "cell.mismatch_sigma": sigma}),
+                                 x, y, trials=2, seed=0)
+            pts.append(({"adc.bits": bits, "cell.mismatch_sigma": sigma}, ds))
+    return pts
+
+
+@pytest.mark.parametrize("kind", ["pareto", "accuracy_vs_param", "accuracy_heatmap"])
+def test_results_of_simulate_and_stack_plot(tmp_path, simulated_points, kind):
+    """A result of imcsim.simulate / results.stack (no study attrs) has area_component,
+    which is not a swept parameter."""
+    from imcsim.results import stack, sweep_dims
+
+    pts = simulated_points
+    assert sweep_dims(pts[0][1]) == []
+    stacked = stack(pts, {"adc.bits": [3, 4], "cell.mismatch_sigma": [0.0, 0.1]})
+    assert sweep_dims(stacked) == ["adc.bits", "cell.mismatch_sigma"]
+    del stacked.attrs["sweep_dims"]  # the rule without the attribute
+    assert sweep_dims(stacked) == ["adc.bits", "cell.mismatch_sigma"]
+    assert is_png(plot.plot(stacked, kind, tmp_path / f"{kind}.png"))
+    if kind == "pareto":
+        assert is_png(plot.plot(pts[0][1], kind, tmp_path / "one.png"))

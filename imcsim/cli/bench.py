@@ -1,6 +1,6 @@
 """``imcsim bench``: throughput of the engine on workload W1 against a float32 GEMM.
 
-Workload W1 (issue 3): ternary weights K x N = 1152 x 256 from
+Workload W1: ternary weights K x N = 1152 x 256 from
 ``default_rng(0).integers(-1, 2)``; B = 4096 unsigned 4-bit inputs from
 ``default_rng(1).integers(0, 16)`` (ternary variant: ``default_rng(1).integers(-1, 2)``);
 tiles 256 x 256 (K splits 256, 256, 256, 256, 128), bit-serial inputs (one plane per
@@ -59,8 +59,10 @@ def _best(fn, repeat: int) -> float:
 
 
 def run(base: str = "tim_dnn_32nm", batch: int = 4096, repeat: int = 3, cases: str = "abcd",
-        out=sys.stdout) -> dict:
+        out=None) -> dict:
     from imcsim.engine import ImcBackend
+
+    out = sys.stdout if out is None else out  # the stream at call time, not at import
 
     K, N = 1152, 256
     w = np.random.default_rng(0).integers(-1, 2, size=(K, N)).astype(np.int8)
@@ -118,6 +120,12 @@ def main(argv=None) -> int:
     p.add_argument("--repeat", type=int, default=3, help="timed runs per case, best reported")
     p.add_argument("--cases", default="abcd", help="subset of cases to run, e.g. 'ab'")
     a = p.parse_args(argv)
+    if a.batch < 1:
+        p.error(f"--batch: expected an integer >= 1, got {a.batch}")
+    if a.repeat < 1:
+        p.error(f"--repeat: expected an integer >= 1, got {a.repeat}")
+    if not a.cases or set(a.cases) - set(TARGETS):
+        p.error(f"--cases: expected letters of {''.join(TARGETS)}, got {a.cases!r}")
     run(a.card, a.batch, a.repeat, a.cases)
     return 0
 

@@ -1,7 +1,7 @@
 """The ``imcsim`` command line: run, validate, plot, list, info, bench.
 
 Exit status: 0 done, 2 bad input (one line on stderr naming the file, the key and what
-was expected), 1 anything else, 130 interrupted (points already computed stay on disk).
+was expected), 1 an internal error (a bug: the traceback with IMCSIM_DEBUG=1), 130 interrupted (points already computed stay on disk).
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ examples:
   imcsim info tim_dnn_32nm
   imcsim bench
 
-exit status: 0 done, 2 bad input, 1 other error, 130 interrupted
+exit status: 0 done, 2 bad input, 1 internal error (IMCSIM_DEBUG=1: traceback),
+130 interrupted
 """
 
 RUN_EPILOG = """\
@@ -128,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Check everything a run of STUDY would use.")
     v.add_argument("study", metavar="STUDY", help="study YAML file or shipped study name")
 
-    from imcsim.study import PLOT_KINDS
+    from imcsim.plot import KINDS as PLOT_KINDS
 
     pl = sub.add_parser("plot", help="draw a plot from a saved result",
                         formatter_class=fmt, epilog=PLOT_EPILOG,
@@ -184,7 +185,7 @@ def _parse_select(items):
     out = {}
     for it in items:
         if "=" not in it:
-            from imcsim.plot import PlotError
+            from imcsim.errors import PlotError
 
             raise PlotError(f"--select: expected DIM=VALUE, got {it!r}")
         k, v = it.split("=", 1)
@@ -211,9 +212,7 @@ def _cmd_plot(a) -> int:
     for kind in plot.KINDS:
         try:
             path = plot.plot(ds, kind, f"{stem}_{kind}.png", select=select)
-        except plot.PlotError as exc:
-            if "needs" not in str(exc):
-                raise
+        except plot.PlotDoesNotFit as exc:
             print(f"skipped {kind}: {exc}")
             continue
         print(f"wrote {path}")
@@ -247,14 +246,13 @@ def _cmd_list(a) -> int:
 
 def _cmd_info(a) -> int:
     import device_models
-    from imcsim.study.resolve import _looks_like_path, _suggest
+    from imcsim.errors import StudyError
+    from imcsim.study.resolve import resolve_name_or_path
 
-    ref = a.card
-    if not _looks_like_path(ref) and ref not in device_models.list_cards():
-        from imcsim.study import StudyError
-
-        hint = _suggest(ref, device_models.list_cards())
-        raise StudyError(f"unknown card {ref!r}" + (f"; {hint}" if hint else ""), ref, "CARD")
+    try:
+        ref = resolve_name_or_path("card", a.card)
+    except StudyError as exc:
+        raise StudyError(exc.message, None, "CARD") from None
     card = device_models.load_card(ref)
     from imcsim.cli.info import format_info
 
@@ -268,13 +266,6 @@ def _cmd_bench(a) -> int:
     args = [x for i, x in enumerate(a.args) if not (i == 0 and x == "--")]
     rc = bench.main(args)
     return int(rc or 0)
-
-
-def _bad_input_types() -> tuple:
-    """Exception classes that mean bad input (exit status 2)."""
-    from imcsim.study import bad_input_types
-
-    return bad_input_types()
 
 
 def _one_line(exc) -> str:
@@ -313,17 +304,17 @@ def main(argv=None) -> int:
         print(msg, file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
-        if isinstance(exc, _bad_input_types()):
+        from imcsim.errors import bad_input_types
+
+        if isinstance(exc, bad_input_types()):
             print(f"imcsim: {_one_line(exc)}", file=sys.stderr)
             return EXIT_BAD_INPUT
         if os.environ.get("IMCSIM_DEBUG"):
-            raise
-        import traceback
+            import traceback
 
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
-        print(f"imcsim: error: {type(exc).__name__}: {_one_line(exc)}{where}; set "
-              "IMCSIM_DEBUG=1 for the traceback", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+        print(f"imcsim: internal error: {type(exc).__name__}: {_one_line(exc)} (please report "
+              "it; set IMCSIM_DEBUG=1 for the traceback)", file=sys.stderr)
         return EXIT_ERROR
 
 

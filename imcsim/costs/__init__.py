@@ -41,5 +41,6 @@ from .schedule import (
     WorkloadCost,
     digital_events,
     reload_weight_writes,
+    reload_writes_by_layer,
     workload_cost,
 )

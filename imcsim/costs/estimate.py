@@ -3,13 +3,14 @@ no weights and no simulation.
 """
 from __future__ import annotations
 
-import math
+from dataclasses import replace
 from typing import Iterable
 
 from imcsim.costs.peak import PEAK_INPUT_DENSITY, PEAK_WEIGHT_DENSITY
-from imcsim.costs.prices import TERNARY_BITS, _v, rails
-from imcsim.costs.schedule import WorkloadCost, reload_weight_writes, workload_cost
-from imcsim.engine.mapper import bits_for
+from imcsim.costs.prices import TERNARY_BITS, _v
+from imcsim.costs.schedule import WorkloadCost, reload_writes_by_layer, workload_cost
+from imcsim.engine.mapper import bits_for, map_layer
+from imcsim.engine.tile import Tile
 from imcsim.errors import InputError
 
 # --------------------------------------------------------------------------------------
@@ -49,12 +50,12 @@ def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
         output_bits = bits_for(K * x_max * w_max)
     if partial_sum_bits is None:
         partial_sum_bits = bits_for(min(K, int(_v(card, "tile.rows"))) * x_max)
-    R, C = int(_v(card, "tile.rows")), int(_v(card, "tile.columns"))
-    L = int(_v(card, "tile.rows_per_access"))
-    rl = rails(card)
-    cols = N * slices
-    row_tiles, col_tiles = math.ceil(K / R), math.ceil(cols / C)
-    groups = [math.ceil(min(R, K - t * R) / L) for t in range(row_tiles)]
+    # the engine's mapping (a chip too small is reported as reload rounds, not refused)
+    tile = replace(Tile.from_card(card), allow_reload=True)
+    m = map_layer(K, N, slices, tile, planes)
+    R, L, rl, cols = tile.rows, tile.rows_per_access, m.rails, m.columns
+    row_tiles, col_tiles = m.row_tiles, m.col_tiles
+    groups = list(m.groups_per_row_tile)
     G = sum(groups)
     per_vec = {
         "vectors": 1.0,
@@ -73,10 +74,9 @@ def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
     }
     ev = {k: v * vectors for k, v in per_vec.items()}
     mapping = {"K": K, "N": N, "slices": slices, "columns": cols, "row_tiles": row_tiles,
-               "col_tiles": col_tiles, "tiles": row_tiles * col_tiles, "planes": planes,
-               "rails": rl, "utilization": K * cols / float(row_tiles * col_tiles * R * C),
-               "accesses_per_vector": planes * G * col_tiles,
-               "serial_accesses_per_vector": planes * max(groups)}
+               "col_tiles": col_tiles, "tiles": m.tiles, "planes": planes, "rails": rl,
+               "utilization": m.utilization, "accesses_per_vector": m.accesses_per_vector,
+               "serial_accesses_per_vector": m.serial_accesses_per_vector}
     return ev, mapping
 
 
@@ -88,7 +88,7 @@ def estimate_workload(card, shapes: Iterable[dict], batch: int = 1,
     ``shapes``: dicts with ``name``, ``K``, ``N`` and optionally ``vectors`` (positions per
     inference, conv layers), ``planes``, ``slices``, ``input_bits``, ``output_bits``.
     Events come from the mapping and the assumed input / weight densities (see
-    :func:`estimate_events`); weight-reload writes from :func:`reload_weight_writes`.
+    :func:`estimate_events`); weight-reload writes from :func:`reload_writes_by_layer`.
     """
     shapes = list(shapes)
     if not shapes:
@@ -103,11 +103,9 @@ def estimate_workload(card, shapes: Iterable[dict], batch: int = 1,
         ev, mp = estimate_events(card, **s)
         items.append((name, ev, mp))
         maps.append(mp)
-    w = reload_weight_writes(card, maps, batch)
-    if w:
-        total_cells = sum(mp["K"] * mp["columns"] for mp in maps)
-        for (_, ev, mp) in items:
-            ev["weight_writes"] = w * mp["K"] * mp["columns"] / total_cells
+    for (_, ev, _mp), writes in zip(items, reload_writes_by_layer(card, maps, batch)):
+        if writes:
+            ev["weight_writes"] = writes
     return workload_cost(card, items, batch=batch)
 
 
@@ -118,16 +116,15 @@ def network_shapes(network, input_density: float = PEAK_INPUT_DENSITY,
     slices from the weight kind. Binary ({-1,+1}) inputs or weights are never zero, so
     their density is 1 whatever is assumed."""
     from imcsim.engine.encoding import parse_encoding
+    from imcsim.engine.mapper import slices_for
 
     out = []
     for l in network.quantized_layers():
-        wk = str(getattr(l, "weight_kind", "ternary"))
+        wk = l.weight_kind
         asym = (1.0, 1.0, 1.0, 1.0) if wk == "asym_ternary" else None
         enc = parse_encoding(l.encoding, asym)
-        slices, w_max = 1, 1
-        if wk.startswith("signed"):
-            k = int(wk[len("signed"):])
-            slices, w_max = k, 2 ** (k - 1)
+        w_max = l.weight_max_code
+        slices = slices_for(w_max)
         x_max = max(abs(enc.lo), abs(enc.hi))
         out.append(dict(
             name=l.name, K=int(l.K), N=int(l.N), vectors=float(l.vectors), planes=enc.planes,

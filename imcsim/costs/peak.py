@@ -18,7 +18,7 @@ from imcsim.costs.prices import (
     rails,
 )
 
-#: peak-figure assumptions of the contract: probability that an input / a weight is nonzero
+#: peak-figure assumptions (docs/architecture.md): probability that an input / a weight is nonzero
 PEAK_INPUT_DENSITY = 0.5
 PEAK_WEIGHT_DENSITY = 0.5
 
@@ -29,7 +29,7 @@ PEAK_WEIGHT_DENSITY = 0.5
 
 @dataclass
 class PeakFigures:
-    """Headline figures of a card at peak (contract rule; see :func:`peak_figures`)."""
+    """Headline figures of a card at peak (the rule of docs/architecture.md; see :func:`peak_figures`)."""
     tops: float                 #: peak throughput [TOPS], 2 ops per MAC
     power_mw: float             #: power at peak [mW]
     tops_per_watt: float

@@ -54,8 +54,10 @@ def architecture(card) -> str:
 
 
 def rails(card) -> int:
-    """Converted rails per column: 2 for dual sensing, 1 for differential."""
-    return 2 if str(_v(card, "adc.sensing")) == "dual" else 1
+    """Converted rails per column (:func:`imcsim.engine.tile.converted_rails`)."""
+    from imcsim.engine.tile import converted_rails
+
+    return converted_rails(str(_v(card, "adc.sensing")))
 
 
 # --------------------------------------------------------------------------------------
@@ -64,22 +66,17 @@ def rails(card) -> int:
 
 def adc_energy_pj(card) -> float:
     """Energy of one ADC conversion [pJ] (``device_models.adc.energy_per_conversion``)."""
-    try:
-        from device_models import adc as dm_adc
-        fn = dm_adc.energy_per_conversion
-    except (ImportError, AttributeError):  # device_models not there yet: card value only
-        if str(_v(card, "adc.energy_model")) != "card":
-            raise
-        return float(_v(card, "adc.energy_pj"))
-    return float(fn(card))
+    from device_models import adc as dm_adc
+
+    return float(dm_adc.energy_per_conversion(card))
 
 
 def conversion_time_ns(card) -> float:
-    """One conversion [ns]: flash ``adc.step_ns``, SAR ``(adc.bits + 1) * adc.step_ns``."""
-    step = float(_v(card, "adc.step_ns"))
-    if str(_v(card, "adc.kind")) == "sar":
-        return (int(_v(card, "adc.bits")) + 1) * step
-    return step
+    """One conversion [ns] (``device_models.adc.conversion_time``): flash ``adc.step_ns``,
+    SAR ``(adc.bits + 1) * adc.step_ns``."""
+    from device_models import adc as dm_adc
+
+    return float(dm_adc.conversion_time(card))
 
 
 def access_time_ns(card) -> float:

@@ -197,7 +197,7 @@ def workload_cost(card, layers: Iterable[tuple[str, Any, Any]], batch: int = 1) 
     """Energy, latency, throughput of a network from per-inference events and mappings.
 
     ``layers``: ``(name, events_per_inference, mapping)`` in execution order; events are an
-    ``Events`` or a dict of :data:`imcsim.events.EVENT_FIELDS`, mappings a ``Mapping`` or a
+    ``Events`` or a dict of :data:`imcsim.engine.events.EVENT_FIELDS`, mappings a ``Mapping`` or a
     dict with at least ``tiles``, ``serial_accesses_per_vector``, ``K``, ``columns``.
     ``batch``: inferences per batch for throughput (and reload amortization).
     Raises :class:`InputError` when the network needs more tiles than ``chip.tiles`` and
@@ -294,3 +294,16 @@ def reload_weight_writes(card, mappings: Iterable, batch: int = 1) -> float:
         return 0.0
     cells = sum(int(_mget(m, "K")) * int(_mget(m, "columns", None) or _mget(m, "N")) for m in mappings)
     return cells / max(1, int(batch))
+
+
+def reload_writes_by_layer(card, mappings: Iterable, batch: int = 1) -> list[float]:
+    """:func:`reload_weight_writes` split over the layers in proportion to their programmed
+    cells (K x columns): cells written per inference, one value per mapping."""
+    mappings = list(mappings)
+    writes = reload_weight_writes(card, mappings, batch)
+    cells = [float(int(_mget(m, "K")) * int(_mget(m, "columns", None) or _mget(m, "N")))
+             for m in mappings]
+    total = sum(cells)
+    if not writes or total <= 0:
+        return [0.0] * len(mappings)
+    return [writes * c / total for c in cells]

@@ -12,7 +12,7 @@ layer name) and the position of the layer in its noise stream. Every call then r
    adds read noise, converts with the ADC and accumulates the digital partial sums with
    the planes' place values;
 3. slices of multi-bit weights are recombined with their place values;
-4. every event that costs energy is counted from the data (:mod:`imcsim.events`).
+4. every event that costs energy is counted from the data (:mod:`imcsim.engine.events`).
 
 Group sums: without mismatch every discharging cell counts one, and the counts are
 popcounts of the input plane's bits with the bits of the cells holding +1 / -1 (64 rows a
@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from imcsim.errors import InputError
+from networks.backend import check_matmul
 
 from .encoding import Encoding, parse_encoding
 from .events import Events
@@ -215,16 +216,8 @@ class ImcBackend:
     def matmul(self, x, w, *, encoding: str = "ternary", layer: str = "mvm", asym=None) -> np.ndarray:
         """Simulate ``x @ w`` on the crossbar. x (B, K) integers in the encoding's range,
         w (K, N) integers; returns float64 (B, N)."""
+        x, w, _ = check_matmul(x, w, encoding, layer, asym, error=InputError)
         enc = parse_encoding(encoding, asym)
-        x = np.asarray(x)
-        w = np.asarray(w)
-        if x.ndim != 2 or w.ndim != 2:
-            raise InputError(f"x, w: expected 2-D arrays (B, K) and (K, N), got shapes {x.shape} and {w.shape}")
-        if x.shape[1] != w.shape[0]:
-            raise InputError(f"x, w: inner dimensions differ: x is {x.shape}, w is {w.shape}")
-        if x.dtype.kind not in "biuf" or w.dtype.kind not in "biuf":
-            raise InputError(f"x, w: expected numeric arrays, got dtypes {x.dtype} and {w.dtype}")
-        enc.check(x, "x")
         state = self._state(layer, w, enc, x)
         B = x.shape[0]
         m = state.mapping
@@ -265,16 +258,9 @@ class ImcBackend:
     def _build(self, name: str, w: np.ndarray, enc: Encoding, x: np.ndarray) -> _LayerState:
         import device_models as dm
 
-        if not np.all(np.isfinite(w)):
-            raise InputError("w: contains NaN or inf; weights are integers")
-        if w.dtype.kind == "f" and not np.all(w == np.round(w)):
-            bad = w[w != np.round(w)].flat[0].item()
-            raise InputError(f"w: value {bad!r} is not an integer")
         wmax = float(np.abs(w).max()) if w.size else 0.0
         if wmax > 2 ** 15:
             raise InputError(f"w: value {wmax:g} exceeds the largest weight magnitude 2**15")
-        if enc.asym is not None and wmax > 1:
-            raise InputError("w: asymmetric scales need ternary weights in {-1, 0, 1}")
         if enc.asym is not None and self.tile.sensing != "dual":
             raise InputError("asym: asymmetric scales need per-rail digital scales, i.e. adc.sensing: dual")
         xmax = max(abs(enc.lo), abs(enc.hi))
@@ -582,7 +568,7 @@ def mvm(x, w, hardware, seed=0, encoding: str = "ternary", asym=None):
     Returns
     -------
     y : float64 (B, N), integer-valued when no non-ideality acts
-    events : :class:`imcsim.events.Events`, totals over the B vectors
+    events : :class:`imcsim.engine.events.Events`, totals over the B vectors
     """
     be = ImcBackend(hardware, seed, track_error=False)
     y = be.matmul(x, w, encoding=encoding, layer="mvm", asym=asym)

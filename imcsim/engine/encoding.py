@@ -23,14 +23,14 @@ asymmetric     {-1, 0, 1} standing    2       plane 0 = (x == +1) as +1: s_bl = 
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from imcsim.errors import InputError
-
-_PATTERN = re.compile(r"^(ternary|binary|unsigned(\d+)|signed(\d+))$")
+from networks.backend import check_inputs
+from networks.quant import EncodingSpec
+from networks.quant import parse_encoding as parse_grammar
 
 
 @dataclass(frozen=True)
@@ -51,19 +51,10 @@ class Encoding:
         return bool(np.array_equal(self.s_bl, self.s_blb))
 
     def check(self, x: np.ndarray, name: str = "x") -> None:
-        """Raise :class:`InputError` unless every element of ``x`` is allowed."""
-        if not np.all(np.isfinite(x)):
-            raise InputError(f"{name}: contains NaN or inf; {self.name} inputs are integers in [{self.lo}, {self.hi}]")
-        if x.dtype.kind == "f" and not np.all(x == np.round(x)):
-            bad = x[x != np.round(x)].flat[0].item()
-            raise InputError(f"{name}: value {bad!r} is not an integer; {self.name} inputs are integers in [{self.lo}, {self.hi}]")
-        if x.size:
-            lo, hi = x.min(), x.max()
-            if lo < self.lo or hi > self.hi:
-                bad = (lo if lo < self.lo else hi).item()
-                raise InputError(f"{name}: value {bad!r} outside the {self.name} range [{self.lo}, {self.hi}]")
-        if self.kind == "binary" and np.any(x == 0):
-            raise InputError(f"{name}: value 0 is not allowed for binary (bipolar) inputs; allowed {{-1, +1}}")
+        """Raise :class:`InputError` unless every element of ``x`` is allowed
+        (``networks.backend.check_inputs``: the rule of both backends)."""
+        check_inputs(x, EncodingSpec(self.kind, self.bits, self.lo, self.hi), self.name, name,
+                     InputError)
 
     def planes_of(self, x: np.ndarray) -> np.ndarray:
         """Signed ternary planes of integer inputs ``x`` (B, K) -> int8 (planes, B, K)."""
@@ -78,29 +69,25 @@ class Encoding:
 
 
 def parse_encoding(encoding: str, asym=None) -> Encoding:
-    """Parse ``ternary``, ``binary``, ``unsigned<k>`` or ``signed<k>`` (1 <= k <= 16)."""
-    m = _PATTERN.match(str(encoding))
-    if not m:
-        raise InputError(f"encoding: {encoding!r} is not one of ternary, binary, unsigned<k>, signed<k>")
+    """The planes and place values of an input encoding (the grammar is
+    ``networks.quant.parse_encoding``'s: ternary, binary, unsigned<k>, signed<k>)."""
+    try:
+        kind, bits, lo, hi = parse_grammar(encoding)
+    except ValueError as exc:
+        raise InputError(f"encoding: {exc}") from None
     if asym is not None:
-        if m.group(1) != "ternary":
+        if kind != "ternary":
             raise InputError(f"asym: asymmetric scales need ternary inputs, got encoding {encoding!r}")
         a, b, c, d = (float(v) for v in asym)
-        if min(a, b, c, d) <= 0:
-            raise InputError(f"asym: scales (a, b, c, d) must be > 0, got {asym!r}")
-        return Encoding("ternary", "ternary", 2, 2, -1, 1, np.array([b * d, a * c]),
+        if not min(a, b, c, d) > 0:
+            raise InputError(f"asym: expected four scales (a, b, c, d) > 0, got {asym!r}")
+        return Encoding("ternary", "ternary", bits, 2, lo, hi, np.array([b * d, a * c]),
                         np.array([a * d, b * c]), True, (a, b, c, d))
-    if m.group(1) == "ternary":
+    if kind in ("ternary", "binary"):
         one = np.ones(1)
-        return Encoding("ternary", "ternary", 2, 1, -1, 1, one, one, True)
-    if m.group(1) == "binary":
-        one = np.ones(1)
-        return Encoding("binary", "binary", 1, 1, -1, 1, one, one, True)
-    k = int(m.group(2) or m.group(3))
-    if not 1 <= k <= 16:
-        raise InputError(f"encoding: {encoding!r}: k must be in 1..16")
-    place = 2.0 ** np.arange(k)
-    if m.group(2):
-        return Encoding(encoding, "unsigned", k, k, 0, 2 ** k - 1, place, place, False)
+        return Encoding(kind, kind, bits, 1, lo, hi, one, one, True)
+    place = 2.0 ** np.arange(bits)
+    if kind == "unsigned":
+        return Encoding(encoding, kind, bits, bits, lo, hi, place, place, False)
     place[-1] = -place[-1]
-    return Encoding(encoding, "signed", k, k, -(2 ** (k - 1)), 2 ** (k - 1) - 1, place, place, False)
+    return Encoding(encoding, kind, bits, bits, lo, hi, place, place, False)

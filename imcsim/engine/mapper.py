@@ -61,6 +61,12 @@ def bits_for(bound: float) -> int:
     return int(np.ceil(np.log2(2.0 * bound + 1.0))) if bound > 0 else 1
 
 
+def slices_for(max_magnitude: int) -> int:
+    """Sign-magnitude slices (adjacent columns) of weights up to ``max_magnitude``: one
+    for {-1, 0, 1}, else the bits of the magnitude."""
+    return 1 if max_magnitude <= 1 else int(max_magnitude).bit_length()
+
+
 def weight_slices(w: np.ndarray, cell_kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Split integer weights (K, N) into cell values (K, N*S) int8 and place values (S,).
 
@@ -76,7 +82,7 @@ def weight_slices(w: np.ndarray, cell_kind: str) -> tuple[np.ndarray, np.ndarray
     wmax = int(np.abs(w).max()) if w.size else 0
     if wmax <= 1:
         return w.astype(np.int8), np.ones(1, dtype=np.float64)
-    S = wmax.bit_length()
+    S = slices_for(wmax)
     a = np.abs(w).astype(np.int64)
     sg = np.sign(w).astype(np.int8)
     out = np.empty(w.shape + (S,), dtype=np.int8)

@@ -14,6 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def converted_rails(sensing: str) -> int:
+    """ADC conversions per column per access: 2 for dual sensing (BL and BLB each), 1 for
+    differential (BL - BLB)."""
+    return 2 if sensing == "dual" else 1
+
+
 @dataclass(frozen=True)
 class Tile:
     rows: int                #: R, cells per column
@@ -40,8 +46,8 @@ class Tile:
 
     @property
     def converted_rails(self) -> int:
-        """ADC conversions per column per access: 2 for dual sensing, 1 for differential."""
-        return 2 if self.sensing == "dual" else 1
+        """ADC conversions per column per access (:func:`converted_rails`)."""
+        return converted_rails(self.sensing)
 
     @property
     def adcs_per_rail(self) -> int:

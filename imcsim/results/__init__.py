@@ -1,17 +1,27 @@
 """Results: the dataset schema (xarray, units on every variable), netCDF files, the Pareto
 front and the summary table.
+
+The names below load on first use (xarray is not imported by ``import imcsim.results``).
 """
 from __future__ import annotations
 
-from .dataset import (
-    VARIABLES,
-    COORDS,
-    card_text,
-    point_dataset,
-    estimate_dataset,
-    stack,
-    sweep_dims,
-)
-from .netcdf import write_netcdf, read_netcdf
-from .pareto import pareto_mask, pareto_front
-from .summary import summary_table
+_NAMES = {
+    "dataset": ("VARIABLES", "COORDS", "POINT_DIMS", "card_text", "point_dataset",
+                "estimate_dataset", "stack", "sweep_dims", "require_network"),
+    "netcdf": ("write_netcdf", "read_netcdf"),
+    "pareto": ("front_mask", "pareto_mask", "pareto_front"),
+    "summary": ("summary_table",),
+    "labels": ("format_value",),
+}
+_WHERE = {name: mod for mod, names in _NAMES.items() for name in names}
+
+
+def __getattr__(name):
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = sorted(_WHERE)

@@ -35,14 +35,15 @@ text, the hardware card (YAML with sources), the seed and the package version.
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
+import json
 from typing import Any, Iterable, Sequence
+
 import numpy as np
 import xarray as xr
 from device_models import parameter_table
 from imcsim import __version__
 from imcsim import costs as _energy
+from imcsim.errors import InputError
 
 #: variable -> (units, long_name)
 VARIABLES: dict[str, tuple[str, str]] = {
@@ -96,12 +97,8 @@ def _attr_value(v: Any):
 
 
 def card_text(card) -> str:
-    """The card as YAML text with sources (``card.dump()``), or its repr."""
-    dump = getattr(card, "dump", None)
-    if callable(dump):
-        return dump()
-    import yaml
-    return yaml.safe_dump(dict(card), sort_keys=False)
+    """The card as YAML text with its sources (``card.dump()``)."""
+    return card.dump()
 
 
 def _annotate(ds: xr.Dataset) -> xr.Dataset:
@@ -118,7 +115,7 @@ def point_dataset(card, layers: Sequence[tuple[str, Any, Any]], accuracy: Sequen
 
     ``layers``: ``(name, events_per_inference, mapping)`` in execution order (events: an
     ``Events`` or a dict; mapping: a ``Mapping`` or a dict, see
-    :func:`imcsim.energy.workload_cost`). ``accuracy``: one value per trial (NaN when the
+    :func:`imcsim.costs.workload_cost`). ``accuracy``: one value per trial (NaN when the
     data has no labels). ``mac_error_rms``: (trials, layers) or None (NaN).
     ``adc_full_scale``: (trials, layers) count the ADCs were set for (the card's range, or
     calibrated from data when ``adc.range`` is ``calibrated``), or None (NaN).
@@ -169,7 +166,7 @@ def point_dataset(card, layers: Sequence[tuple[str, Any, Any]], accuracy: Sequen
     _annotate(ds)
     base = {
         "title": "imcsim result",
-        "hardware_name": str(getattr(card, "name", "")),
+        "hardware_name": str(card.name),
         "hardware": card_text(card),
         "architecture": _energy.architecture(card),
         "batch": int(batch),
@@ -189,17 +186,15 @@ def estimate_dataset(network, hardware, batch: int = 1,
 
     Same schema as :func:`imcsim.simulate` with one trial whose ``accuracy`` and
     ``mac_error_rms`` are NaN; events from the mapping and the assumed densities
-    (:func:`imcsim.energy.estimate_network`); the attrs ``estimate`` says so.
+    (:func:`imcsim.costs.estimate_network`); the attrs ``estimate`` says so.
     """
     import device_models as dm
 
     card = dm.load_card(hardware)
-    if isinstance(network, str):
-        import networks
-        network = networks.zoo.load(network)
+    network = require_network(network, "quantized_layers")
     shapes = _energy.network_shapes(network, input_density, weight_density)
     if not shapes:
-        raise ValueError(f"network {getattr(network, 'name', '')!r} has no quantized layer to cost")
+        raise InputError(f"network {getattr(network, 'name', '')!r}: no quantized layer to cost")
     items, maps = [], []
     for sh in shapes:
         sh = dict(sh)
@@ -207,11 +202,9 @@ def estimate_dataset(network, hardware, batch: int = 1,
         ev, mp = _energy.estimate_events(card, **sh)
         items.append((name, ev, mp))
         maps.append(mp)
-    writes = _energy.reload_weight_writes(card, maps, batch)
-    if writes:
-        total = sum(mp["K"] * mp["columns"] for mp in maps)
-        for _, ev, mp in items:
-            ev["weight_writes"] = writes * mp["K"] * mp["columns"] / total
+    for (_, ev, _mp), writes in zip(items, _energy.reload_writes_by_layer(card, maps, batch)):
+        if writes:
+            ev["weight_writes"] = writes
     base = {
         "network": str(getattr(network, "name", "")),
         "estimate": (f"ESTIMATE from layer shapes only: inputs nonzero with probability "
@@ -227,6 +220,17 @@ def estimate_dataset(network, hardware, batch: int = 1,
 # --------------------------------------------------------------------------------------
 # stacking points along sweep dimensions
 # --------------------------------------------------------------------------------------
+
+def require_network(network, needs: str = "predict"):
+    """A network object (one with the method ``needs``), or one bad-input line saying how to
+    load one: names and paths are resolved by the caller (``networks.zoo.load``,
+    ``networks.load_network``, or a study)."""
+    if not callable(getattr(network, needs, None)):
+        raise InputError(f"network: expected a networks.Network (networks.zoo.load(name) or "
+                         f"networks.load_network(path)), got {type(network).__name__} "
+                         f"{network!r:.60}")
+    return network
+
 
 def _coord_values(values: Sequence) -> np.ndarray:
     """Coordinate array for a sweep's values: numbers stay numbers, anything else (or a
@@ -302,7 +306,7 @@ def stack(points: Iterable[tuple[dict, xr.Dataset]], sweep: dict[str, Sequence],
         combined[d].attrs.update(parameter=d, long_name=f"{d}: {u[1]}" if u[1] != d else d,
                                  units=u[0] or "")
     # dimension order: sweep dims first, then the point's own
-    order = dims + [d for d in ("trial", "layer", "component", "area_component") if d in combined.dims]
+    order = dims + [d for d in POINT_DIMS if d in combined.dims]
     combined = combined.transpose(*order, *[d for d in combined.dims if d not in order])
     _annotate(combined)
     for name in list(combined.variables):
@@ -311,10 +315,25 @@ def stack(points: Iterable[tuple[dict, xr.Dataset]], sweep: dict[str, Sequence],
         # with the first point's encoding
         combined[name].encoding = {}
     combined.attrs["sweep"] = ", ".join(dims)
+    combined.attrs["sweep_dims"] = json.dumps(dims)
     combined.attrs.update({k: _attr_value(v) for k, v in (attrs or {}).items()})
     return combined
 
 
+#: dimensions of a point's own dataset (everything else is a swept parameter)
+POINT_DIMS = ("trial", "layer", "component", "area_component")
+
+
 def sweep_dims(ds: xr.Dataset) -> list[str]:
-    """Dimensions of ``ds`` that are swept parameters (not trial/layer/component)."""
-    return [d for d in ds.dims if d not in ("trial", "layer", "component", "area_component")]
+    """The swept-parameter dimensions of a result, in study order: the ``sweep_dims``
+    attribute (a JSON list written by :func:`stack` and the study runner) when present,
+    otherwise every dimension that is not one of a point's own (:data:`POINT_DIMS`)."""
+    raw = ds.attrs.get("sweep_dims")
+    if raw is not None:
+        try:
+            named = json.loads(raw)
+        except (TypeError, ValueError):
+            named = None
+        if isinstance(named, list):
+            return [d for d in named if d in ds.dims]
+    return [d for d in ds.dims if d not in POINT_DIMS]

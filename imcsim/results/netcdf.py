@@ -2,15 +2,11 @@
 """
 from __future__ import annotations
 
-import itertools
 import os
 import tempfile
-from typing import Any, Iterable, Sequence
-import numpy as np
+
 import xarray as xr
-from device_models import parameter_table
-from imcsim import __version__
-from imcsim import costs as _energy
+
 from imcsim.results.dataset import _attr_value
 
 # --------------------------------------------------------------------------------------

@@ -2,15 +2,8 @@
 """
 from __future__ import annotations
 
-import itertools
-import os
-import tempfile
-from typing import Any, Iterable, Sequence
 import numpy as np
 import xarray as xr
-from device_models import parameter_table
-from imcsim import __version__
-from imcsim import costs as _energy
 
 # --------------------------------------------------------------------------------------
 # Pareto front
@@ -22,19 +15,30 @@ def _energy_total(ds: xr.Dataset) -> xr.DataArray:
     return ds["energy"].sum(("layer", "component"))
 
 
-def pareto_mask(ds: xr.Dataset) -> xr.DataArray:
-    """True at the sweep points not dominated in (energy per inference low, mean accuracy
-    high): no other point has energy <= and accuracy >= with one of them strict.
-    Points with NaN energy or accuracy are never on the front."""
-    e = _energy_total(ds)
-    a = ds["accuracy"].mean("trial") if "trial" in ds["accuracy"].dims else ds["accuracy"]
-    e, a = xr.broadcast(e, a)
-    ev, av = e.values.reshape(-1), a.values.reshape(-1)
+def front_mask(energy, accuracy) -> np.ndarray:
+    """True for the points no other point dominates (energy low, accuracy high): no other
+    point has energy <= and accuracy >= with one of them strict. A point with NaN (or
+    infinite) energy or accuracy is never on the front and dominates nothing.
+    ``energy``, ``accuracy``: same-shape arrays; returns a flat bool array."""
+    ev = np.asarray(energy, dtype=float).reshape(-1)
+    av = np.asarray(accuracy, dtype=float).reshape(-1)
+    if ev.shape != av.shape:
+        raise ValueError(f"front_mask: energy has {ev.size} points, accuracy {av.size}")
     ok = np.isfinite(ev) & np.isfinite(av)
     keep = np.zeros(ev.size, dtype=bool)
     for i in np.flatnonzero(ok):
         dom = ok & (ev <= ev[i]) & (av >= av[i]) & ((ev < ev[i]) | (av > av[i]))
         keep[i] = not dom.any()
+    return keep
+
+
+def pareto_mask(ds: xr.Dataset) -> xr.DataArray:
+    """:func:`front_mask` of a result over its sweep points (energy per inference, mean
+    accuracy over trials)."""
+    e = _energy_total(ds)
+    a = ds["accuracy"].mean("trial") if "trial" in ds["accuracy"].dims else ds["accuracy"]
+    e, a = xr.broadcast(e, a)
+    keep = front_mask(e.values, a.values)
     return xr.DataArray(keep.reshape(e.shape), dims=e.dims, coords=e.coords,
                         attrs={"long_name": "on the energy/accuracy Pareto front", "units": "1"})
 

@@ -2,36 +2,17 @@
 """
 from __future__ import annotations
 
-import copy
-import difflib
-import functools
-import hashlib
 import itertools
-import json
 import math
-import os
-import re
-import sys
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable
 import numpy as np
-import yaml
-from imcsim.study.schema import _fmt
+from imcsim.results.dataset import sweep_dims
+from imcsim.results.labels import format_value as _fmt
 
 # --------------------------------------------------------------------------- summary
-def _sweep_dims(ds) -> list[str]:
-    try:
-        return list(json.loads(ds.attrs.get("sweep_dims", "[]")))
-    except ValueError:
-        return []
-
-
 def summary_table(ds, max_rows: int | None = 200) -> str:
     """One row per point: sweep values, accuracy mean +- std over trials, energy per
     inference, latency per inference, TOPS/W."""
-    dims = [d for d in _sweep_dims(ds) if d in ds.dims]
+    dims = sweep_dims(ds)
     shown = []  # each sweep dimension, then the other members of its zip group
     for d in dims:
         shown.append(d)

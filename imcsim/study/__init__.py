@@ -33,7 +33,7 @@ from imcsim.errors import StudyError
 from imcsim.results.summary import summary_table
 
 from .resolve import list_studies, resolve_study_path, studies_dir
-from .runner import assemble, bad_input_types, compute_point, point_seed, run_study
+from .runner import assemble, compute_point, point_seed, run_study
 from .schema import PLOT_KINDS, Dimension, Point, Study, load_study
 from .validate import validate_study
 

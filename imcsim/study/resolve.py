@@ -40,17 +40,15 @@ def _suggest(name: str, choices: Iterable[str]) -> str:
 
 
 def studies_dir() -> Path:
-    """Folder of the shipped studies (package ``imcsim.studies`` when installed, else the
-    ``studies/`` folder of the source checkout)."""
-    try:
-        from importlib import resources
+    """Folder of the shipped studies: the ``studies/`` folder of this source checkout when
+    there is one (so a working copy uses its own studies, whatever else is installed), else
+    the installed package ``imcsim.studies``."""
+    checkout = Path(__file__).resolve().parents[2] / "studies"
+    if checkout.is_dir() and any(checkout.glob("*.yaml")):
+        return checkout
+    from importlib import resources
 
-        p = Path(str(resources.files("imcsim.studies")))
-        if p.is_dir() and any(p.glob("*.yaml")):
-            return p
-    except Exception:  # not installed: running from a checkout
-        pass
-    return Path(__file__).resolve().parent.parent / "studies"
+    return Path(str(resources.files("imcsim.studies")))
 
 
 def list_studies() -> list[str]:
@@ -93,17 +91,32 @@ def _networks():
 
 
 def _known_networks() -> list[str]:
-    try:
-        return list(_networks().zoo.list())
-    except Exception:
-        return []
+    return list(_networks().zoo.list())
 
 
 def _known_cards() -> list[str]:
-    try:
-        return list(_dm().list_cards())
-    except Exception:
-        return []
+    return list(_dm().list_cards())
+
+
+_SHIPPED = {"network": _known_networks, "card": _known_cards}
+
+
+def resolve_name_or_path(kind: str, ref: str, base_dir: Path | str = ".") -> str:
+    """The one rule for naming a shipped ``network`` or ``card``, or a file: a name stays a
+    name (it must be shipped), a path becomes absolute (relative to ``base_dir``, the study
+    file's folder) and must be a file. Raises :class:`StudyError` (message only; callers
+    add the file and key): ``{kind} file not found: PATH`` or ``unknown {kind} 'NAME';
+    did you mean ...?``."""
+    if _looks_like_path(ref):
+        path = _resolve_ref(ref, Path(base_dir))
+        if not Path(path).is_file():
+            raise StudyError(f"{kind} file not found: {path}")
+        return path
+    known = _SHIPPED[kind]()
+    if ref not in known:
+        hint = _suggest(ref, known)
+        raise StudyError(f"unknown {kind} {ref!r}" + (f"; {hint}" if hint else ""))
+    return ref
 
 
 def _one_line(exc) -> str:

@@ -8,7 +8,8 @@ import time
 
 import numpy as np
 
-from imcsim.errors import StudyError
+from imcsim import __version__
+from imcsim.errors import StudyError, bad_input_types
 from imcsim.results.summary import summary_table
 from imcsim.study.progress import Progress
 from imcsim.study.resolve import (
@@ -221,29 +222,6 @@ def _run_dask(client, study, todo, digest, store):
             fut.cancel()
 
 
-def bad_input_types() -> tuple:
-    """Exception classes that mean bad input (the CLI's exit status 2)."""
-    import importlib
-
-    types_ = [StudyError]
-    for mod, names in (("imcsim.errors", ("InputError",)),
-                       ("imcsim.plot", ("PlotError",)),
-                       ("device_models", ("CardError",)),
-                       ("networks", ("NetworkError", "NetworkFileError", "ZooError",
-                                     "LayerError", "BackendError", "DatasetError")),
-                       ("networks.datasets", ("DatasetError",)),
-                       ("networks.zoo", ("ZooError", "UnknownNetwork"))):
-        try:
-            m = importlib.import_module(mod)
-        except Exception:
-            continue
-        for n in names:
-            t = getattr(m, n, None)
-            if isinstance(t, type) and issubclass(t, BaseException) and t not in types_:
-                types_.append(t)
-    return tuple(types_)
-
-
 def _point_error(study: Study, point: Point, exc) -> StudyError:
     """A bad-input error raised while simulating a point, naming the study and point."""
     if isinstance(exc, StudyError):
@@ -286,15 +264,10 @@ def assemble(study: Study, digest: str | None = None):
             ds.attrs.pop(k, None)
         point_ds.append(ds)
     result = _stack(study, point_ds)
-    try:
-        from imcsim.results import card_text
-
-        hw = [v for d in study.dims for v in d.members.get("hardware", [])] or [study.hardware]
-        cards = [_card_cached(study.resolved_hardware(v)) for v in dict.fromkeys(hw)]
-        result.attrs["hardware"] = "---\n".join(card_text(c) for c in cards)
-        result.attrs["hardware_name"] = ", ".join(str(c.name) for c in cards)
-    except Exception:
-        pass
+    hw = [v for d in study.dims for v in d.members.get("hardware", [])] or [study.hardware]
+    cards = [_card_cached(study.resolved_hardware(v)) for v in dict.fromkeys(hw)]
+    result.attrs["hardware"] = "---\n".join(c.dump() for c in cards)
+    result.attrs["hardware_name"] = ", ".join(str(c.name) for c in cards)
     result.attrs["study"] = study.name
     result.attrs["study_text"] = study.text
     result.attrs["study_file"] = str(study.file)
@@ -304,17 +277,7 @@ def assemble(study: Study, digest: str | None = None):
     result.attrs["sweep_dims"] = json.dumps([d.name for d in study.dims])
     result.attrs["sweep_spec"] = json.dumps(
         [{"name": d.name, "kind": d.kind, "paths": d.paths} for d in study.dims])
-    try:
-        from importlib.metadata import version
-
-        result.attrs.setdefault("imcsim_version", version("imcsim"))
-    except Exception:
-        try:
-            import imcsim
-
-            result.attrs.setdefault("imcsim_version", str(imcsim.__version__))
-        except Exception:
-            pass
+    result.attrs.setdefault("imcsim_version", __version__)
     return result
 
 
@@ -356,7 +319,5 @@ def _varying_attrs(dss) -> set:
 
 
 def _same(a, b) -> bool:
-    try:
-        return bool(np.all(np.asarray(a) == np.asarray(b)))
-    except Exception:
-        return False
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and bool(np.all(a == b))

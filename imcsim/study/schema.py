@@ -14,16 +14,15 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from imcsim.errors import StudyError
+from imcsim.errors import StudyError, bad_input_types
+from imcsim.plot import KINDS as PLOT_KINDS  # the plot kinds outputs.plots may name
+from imcsim.results.labels import format_value as _fmt
 from imcsim.study.resolve import (
     _card_cached,
     _resolve_ref,
     _suggest,
     resolve_study_path,
 )
-
-#: plot kinds a study may ask for in ``outputs.plots`` (see :mod:`imcsim.plot`)
-PLOT_KINDS = ("pareto", "energy_breakdown", "accuracy_heatmap", "accuracy_vs_param")
 
 TOP_KEYS = ("study", "description", "network", "dataset", "hardware", "set", "sweep",
             "trials", "seed", "outputs")
@@ -144,7 +143,7 @@ class Study:
                                                     for v in d.members.get("hardware", [])]):
             try:
                 cards[str(ref)] = _card_cached(self.resolved_hardware(ref)).dump()
-            except Exception:
+            except (*bad_input_types(), OSError):  # validate names the problem
                 cards[str(ref)] = None
         doc["cards"] = cards
         blob = json.dumps(doc, sort_keys=True, default=repr)
@@ -244,12 +243,6 @@ def _key_text(keys) -> str | None:
 # --------------------------------------------------------------------------- helpers
 def _hashable(v):
     return tuple(v) if isinstance(v, list) else v
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
 
 
 def _typename(v) -> str:

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from imcsim.results.netcdf import read_netcdf, write_netcdf
 from imcsim.study.schema import Study
 
 POINT_FILE = "point-{:05d}.nc"
@@ -14,18 +15,8 @@ MANIFEST = "manifest.json"
 
 
 # --------------------------------------------------------------------------- storage
-def _write_atomic(ds, path: Path):
-    """netCDF file written to a temporary name, then renamed (report.write_netcdf)."""
-    from imcsim import results as report
-
-    report.write_netcdf(ds, path)
-
-
-def _open(path: Path):
-    import xarray as xr
-
-    with xr.open_dataset(path) as ds:
-        return ds.load()
+_write_atomic = write_netcdf   # a temporary name, then os.replace
+_open = read_netcdf
 
 
 def _read_manifest(pdir: Path) -> dict | None:
@@ -49,14 +40,12 @@ def _stored_points(pdir: Path, digest: str, n: int) -> set[int]:
         f = pdir / POINT_FILE.format(i)
         if not f.is_file():
             continue
-        try:
-            import xarray as xr
-
-            with xr.open_dataset(f) as ds:
-                ok = (ds.attrs.get("imcsim_study_hash") == digest
-                      and int(ds.attrs.get("imcsim_point_index", -1)) == i)
-        except Exception:
-            ok = False
+        try:  # a point file cut short by a crash is computed again
+            attrs = read_netcdf(f).attrs
+        except (OSError, ValueError):
+            continue
+        ok = (attrs.get("imcsim_study_hash") == digest
+              and int(attrs.get("imcsim_point_index", -1)) == i)
         if ok:
             done.add(i)
     return done

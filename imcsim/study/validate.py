@@ -4,55 +4,48 @@ whether each network fits each card, before anything is simulated.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
+from imcsim.engine.mapper import weight_slices
+from imcsim.errors import InputError, bad_input_types
+from imcsim.errors import StudyError
 from imcsim.study.resolve import (
     _dm,
-    _known_cards,
-    _known_networks,
     _looks_like_path,
     _networks,
     _one_line,
     _suggest,
+    resolve_name_or_path,
 )
 from imcsim.study.schema import Point, Study, _show, load_study
 
 
+def _resolve(study: Study, kind: str, value: str, keys: tuple) -> str:
+    try:
+        return resolve_name_or_path(kind, value, study.base_dir)
+    except StudyError as exc:
+        raise study.error(exc.message, *keys) from None
+
+
 def _check_network(study: Study, value: str, keys: tuple):
-    ref = study.resolved_network(value)
+    ref = _resolve(study, "network", value, keys)
     if _looks_like_path(value):
-        if not Path(ref).is_file():
-            raise study.error(f"network file not found: {ref}", *keys)
         try:
             return _networks().load_network(ref)
-        except Exception as exc:
+        except (*bad_input_types(), OSError) as exc:
             raise study.error(f"cannot load network file: {_one_line(exc)}", *keys) from None
-    known = _known_networks()
-    if value not in known:
-        hint = _suggest(value, known)
-        raise study.error(f"unknown network {value!r}" + (f"; {hint}" if hint else ""), *keys)
     try:
         return _networks().zoo.load(value)
-    except Exception as exc:
+    except (*bad_input_types(), OSError) as exc:
         raise study.error(f"cannot load network {value!r}: {_one_line(exc)}", *keys) from None
 
 
 def _check_card(study: Study, value: str, keys: tuple):
-    ref = study.resolved_hardware(value)
-    if _looks_like_path(value):
-        if not Path(ref).is_file():
-            raise study.error(f"card file not found: {ref}", *keys)
-    else:
-        known = _known_cards()
-        if value not in known:
-            hint = _suggest(value, known)
-            raise study.error(f"unknown card {value!r}" + (f"; {hint}" if hint else ""),
-                              *keys)
+    ref = _resolve(study, "card", value, keys)
     try:
         return _dm().load_card(ref)
-    except Exception as exc:
+    except (*bad_input_types(), OSError) as exc:
         raise study.error(f"cannot load card: {_one_line(exc)}", *keys) from None
 
 
@@ -80,23 +73,19 @@ def _card_has(card, path: str) -> bool:
 def _check_overrides(study: Study, card, overrides: dict, card_label: str):
     for path in overrides:
         if not _card_has(card, path):
-            hint = ""
-            try:
-                paths = [row[0] for row in _dm().parameter_table()]
-                hint = _suggest(path, paths)
-                hint = f"; {hint}" if hint.startswith("did") else ""
-            except Exception:
-                pass
+            paths = [row[0] for row in _dm().parameter_table()]
+            hint = _suggest(path, paths)
+            hint = f"; {hint}" if hint.startswith("did") else ""
             raise study.error(f"card {card_label!r} has no parameter {path!r}{hint}",
                               *_path_keys(study, path))
     try:
         return card.replace(**overrides) if overrides else card
-    except Exception as exc:
+    except bad_input_types() as exc:
         # find the culprit: replace one at a time
         for path, value in overrides.items():
             try:
                 card.replace(**{path: value})
-            except Exception as exc1:
+            except bad_input_types() as exc1:
                 raise study.error(f"{_show(value)} rejected: {_one_line(exc1)}",
                                   *_path_keys(study, path)) from None
         keys = ", ".join(f"{k}={_show(v)}" for k, v in overrides.items()
@@ -134,23 +123,16 @@ def _check_dataset(study: Study):
     ds = study.dataset
     try:
         x, y = _networks().datasets.load(ds["name"], split=ds["split"], limit=1)
-    except Exception as exc:
-        names = []
-        try:
-            names = list(_networks().datasets.list())
-        except Exception:
-            pass
+    except (*bad_input_types(), OSError) as exc:
+        names = list(_networks().datasets.list())
         keys: tuple = ("dataset",)
         hint = ""
         if names and ds["name"] not in names:
             keys = ("dataset", "name")
             hint = _suggest(ds["name"], names)
         else:
-            try:
-                if ds["split"] not in _networks().datasets.info(ds["name"]).splits:
-                    keys = ("dataset", "split")
-            except Exception:
-                pass
+            if ds["split"] not in _networks().datasets.info(ds["name"]).splits:
+                keys = ("dataset", "split")
         raise study.error(f"cannot load dataset {ds['name']!r} split {ds['split']!r}: "
                           f"{_one_line(exc)}" + (f"; {hint}" if hint else ""),
                           *keys) from None
@@ -158,33 +140,16 @@ def _check_dataset(study: Study):
         raise study.error("dataset is empty", "dataset")
 
 
-def _get(card, path):
-    try:
-        return card[path]
-    except Exception:
-        return None
-
-
 def _check_fits(study: Study, net, net_name: str, card, card_name: str, point: Point):
     """The network's quantized weights can be stored in the card's cells (an XNOR cell
     holds only -1/+1), checked on the weights themselves, without simulating."""
-    try:
-        from imcsim.engine.mapper import weight_slices
-        from imcsim.errors import InputError
-    except Exception:  # engine not importable: the run will say
-        return
-    kind = _get(card, "cell.kind")
-    try:
-        layers = list(net.quantized_layers())
-    except Exception:
-        return
-    for layer in layers:
-        w = getattr(layer, "w_int", None)
+    kind = card["cell.kind"]
+    for layer in net.quantized_layers():
+        w = layer.weight_matrix()
         if w is None:
             continue
-        w = np.asarray(w)
         try:
-            weight_slices(w.reshape(w.shape[0], -1), kind)
+            weight_slices(np.asarray(w), kind)
         except InputError as exc:
             swept = [k for k in ("network", "hardware", "cell.kind")
                      if any(k in d.members for d in study.dims)]
@@ -192,7 +157,7 @@ def _check_fits(study: Study, net, net_name: str, card, card_name: str, point: P
             keys = _path_keys(study, swept[0]) if swept else ("hardware",)
             raise study.error(
                 f"network {net_name!r} cannot run on card {card_name!r}{where}: layer "
-                f"{getattr(layer, 'name', '?')!r} has weights the {kind} cells cannot hold "
+                f"{layer.name!r} has weights the {kind} cells cannot hold "
                 f"({_one_line(exc)})", *keys) from None
 
 
@@ -201,20 +166,14 @@ def _check_networks_run(study: Study, nets: dict):
     nd = next((d for d in study.dims if "network" in d.members), None)
     for name, net in nets.items():
         keys = _path_keys(study, "network") if nd else ("network",)
-        if getattr(net, "has_weights", True) is False:
-            try:
-                trained = list(_networks().zoo.trained())
-            except Exception:
-                trained = []
+        if not net.has_weights:
+            trained = list(_networks().zoo.trained())
             raise study.error(
                 f"network {name!r} has no trained weights (a workload-only entry: layer "
                 "shapes for energy estimates); a study simulates accuracy and needs a trained "
                 "network" + (f", e.g. {', '.join(trained)}" if trained else ""), *keys)
-        try:
-            shape = tuple(_networks().datasets.info(study.dataset["name"]).shape)
-        except Exception:
-            continue
-        want = tuple(getattr(net, "input_shape", shape) or shape)
+        shape = tuple(_networks().datasets.info(study.dataset["name"]).shape)
+        want = tuple(net.input_shape or shape)
         if int(np.prod(want)) != int(np.prod(shape)):
             raise study.error(
                 f"network {name!r} takes inputs of shape {want}, dataset "
@@ -265,7 +224,7 @@ def validate_study(source, *, check_output_dir: bool = True, out_dir=None) -> St
         hw = p.values.get("hardware", study.hardware)
         nw = p.values.get("network", study.network)
         card = _check_overrides(study, cards[hw], p.overrides, hw)
-        key = (nw, hw, _get(card, "cell.kind"), _get(card, "adc.sensing"))
+        key = (nw, hw, card["cell.kind"], card["adc.sensing"])
         if key not in seen:
             seen.add(key)
             _check_fits(study, nets[nw], nw, card, hw, p)

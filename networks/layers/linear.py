@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from networks.layers.base import Layer, LayerError
-from networks.layers.window import _pair, col2im, im2col
+from networks.layers.window import _pair, col2im, im2col, output_size
 from networks.quant import InputQuantizer, WeightQuantizer
 
 
@@ -61,8 +61,20 @@ class _Linear(Layer):
         return self.wq.weight_kind
 
     @property
+    def weight_max_code(self) -> int | None:
+        """Largest magnitude of the layer's integer weight codes (None: full precision)."""
+        return self.wq.max_code
+
+    @property
     def input_kind(self) -> str:
         return self.iq.spec
+
+    def weight_matrix(self):
+        """The integer weight codes as the backend receives them, (K, N) int8, or None
+        when the layer has no weights (workload-only) or is full precision."""
+        if not self.quantized or self.w_int is None:
+            return None
+        return self._to_matrix(self.w_int)
 
     @property
     def macs(self) -> int:
@@ -342,8 +354,7 @@ class Conv2d(_Linear):
         if len(s) != 3 or s[0] != self.in_channels:
             raise LayerError(f"layer {self.name!r}: expects input (C={self.in_channels}, H, W), gets {s}")
         _, H, W = s
-        Ho = (H + 2 * self.padding[0] - self.kernel[0]) // self.stride[0] + 1
-        Wo = (W + 2 * self.padding[1] - self.kernel[1]) // self.stride[1] + 1
+        Ho, Wo = output_size(H, W, self.kernel, self.stride, self.padding)
         if Ho < 1 or Wo < 1:
             raise LayerError(f"layer {self.name!r}: kernel {self.kernel} does not fit input {s}")
         self.vectors = Ho * Wo

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from networks.layers.base import Layer, LayerError
-from networks.layers.window import _pair
+from networks.layers.window import _pair, output_size
 
 
 # ==================================================================================== pooling etc.
@@ -20,8 +20,7 @@ class _Pool(Layer):
         if len(s) != 3:
             raise LayerError(f"layer {self.name!r}: pooling needs (C, H, W) input, gets {s}")
         C, H, W = s
-        Ho = (H + 2 * self.padding[0] - self.kernel[0]) // self.stride[0] + 1
-        Wo = (W + 2 * self.padding[1] - self.kernel[1]) // self.stride[1] + 1
+        Ho, Wo = output_size(H, W, self.kernel, self.stride, self.padding)
         if Ho < 1 or Wo < 1:
             raise LayerError(f"layer {self.name!r}: kernel {self.kernel} does not fit input {s}")
         return (C, Ho, Wo)

@@ -15,6 +15,13 @@ def _pair(v):
     return int(v), int(v)
 
 
+def output_size(H: int, W: int, kernel, stride, padding) -> tuple[int, int]:
+    """Output positions (Ho, Wo) of a window ``kernel`` sliding by ``stride`` over an
+    H x W input padded by ``padding`` on each side (each a pair)."""
+    (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
+    return (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+
+
 def im2col(x, kh, kw, stride, padding, pad_value=0.0):
     """(B, C, H, W) -> ((B*Ho*Wo, C*kh*kw) patches ordered (c, i, j), Ho, Wo)."""
     B, C, H, W = x.shape
@@ -22,8 +29,7 @@ def im2col(x, kh, kw, stride, padding, pad_value=0.0):
     ph, pw = padding
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
-    Ho = (H + 2 * ph - kh) // sh + 1
-    Wo = (W + 2 * pw - kw) // sw + 1
+    Ho, Wo = output_size(H, W, (kh, kw), stride, padding)
     win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :Ho, :Wo]
     cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(B * Ho * Wo, C * kh * kw)
     return cols, Ho, Wo

@@ -62,6 +62,7 @@ def ran(tmp_path_factory):
     return tmp, path, proc
 
 
+@pytest.mark.slow
 def test_run_end_to_end(ran):
     tmp, path, proc = ran
     assert proc.returncode == 0, proc.stderr
@@ -84,6 +85,7 @@ def test_run_end_to_end(ran):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_plot_verb(ran, capsys):
     tmp, _, _ = ran
     res = tmp / "out" / "tiny.nc"
@@ -100,6 +102,7 @@ def test_plot_verb(ran, capsys):
     assert rc == 2 and "-o FILE needs --kind" in err
 
 
+@pytest.mark.slow
 def test_resume_computes_only_missing(ran, tmp_path):
     """Interrupted run (points 1 and 3 never finished) + --resume == uninterrupted run."""
     tmp, path, _ = ran
@@ -119,6 +122,7 @@ def test_resume_computes_only_missing(ran, tmp_path):
     assert not list((tmp_path / "out").glob("*.png"))
 
 
+@pytest.mark.slow
 def test_two_dask_workers_identical(ran, tmp_path):
     """`--workers 2` (a local dask cluster of 2 processes) gives the in-process numbers."""
     pytest.importorskip("distributed")
@@ -131,6 +135,7 @@ def test_two_dask_workers_identical(ran, tmp_path):
         xr.testing.assert_identical(a[name], b[name])
 
 
+@pytest.mark.slow
 def test_scheduler_address(ran, tmp_path):
     """`--scheduler ADDRESS` of a running scheduler (here a LocalCluster listening on tcp)."""
     distributed = pytest.importorskip("distributed")
@@ -237,6 +242,7 @@ BAD = [
 @pytest.mark.parametrize("what, patch, args, key, text", BAD, ids=[b[0] for b in BAD])
 def test_bad_input(tmp_path, capsys, monkeypatch, what, patch, args, key, text):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(st.runner, "SCHEDULER_TIMEOUT_S", 0.2)  # no fixed 5 s wait
     (tmp_path / "afile").write_text("not a directory")
     if isinstance(patch, str):
         path = tmp_path / "bad.yaml"
@@ -255,6 +261,7 @@ def test_bad_input(tmp_path, capsys, monkeypatch, what, patch, args, key, text):
         assert rc2 == 2 and err2.strip() == err.strip()
 
 
+@pytest.mark.slow
 def test_bad_input_subprocess_no_traceback(tmp_path):
     path = write_study(tmp_path, trials=0)
     proc = run_cli("run", path, cwd=tmp_path)
@@ -262,6 +269,50 @@ def test_bad_input_subprocess_no_traceback(tmp_path):
     line = proc.stderr.strip()
     assert len(line.splitlines()) == 1 and "Traceback" not in line
     assert line.startswith(f"imcsim: {path}:") and line.endswith("trials: expected an integer >= 1, got 0")
+
+
+def _zoo_load_bug(monkeypatch):
+    import networks
+
+    def broken(name, *a, **k):
+        raise TypeError("a bug inside networks.zoo.load")
+
+    monkeypatch.setattr(networks.zoo, "load", broken)
+
+
+def test_bug_is_internal_error_not_bad_input(tmp_path, capsys, monkeypatch):
+    """A TypeError inside networks.zoo.load is a bug: exit 1, one line, no traceback."""
+    monkeypatch.delenv("IMCSIM_DEBUG", raising=False)
+    _zoo_load_bug(monkeypatch)
+    path = write_study(tmp_path)
+    rc, out, err = call(capsys, "validate", path)
+    assert rc == 1
+    assert err.strip() == ("imcsim: internal error: TypeError: a bug inside networks.zoo.load "
+                           "(please report it; set IMCSIM_DEBUG=1 for the traceback)")
+
+
+def test_bug_with_imcsim_debug_prints_the_traceback(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("IMCSIM_DEBUG", "1")
+    _zoo_load_bug(monkeypatch)
+    rc, out, err = call(capsys, "validate", write_study(tmp_path))
+    assert rc == 1
+    assert err.startswith("Traceback (most recent call last):")
+    assert "in broken" in err and "TypeError: a bug inside networks.zoo.load" in err
+    assert err.strip().splitlines()[-1].startswith("imcsim: internal error: TypeError")
+
+
+def test_bad_input_types_are_declared_by_class():
+    import device_models
+    import networks
+    from imcsim.errors import ImcsimError, InputError, PlotError, StudyError, bad_input_types
+
+    types_ = bad_input_types()
+    assert types_ == (ImcsimError, device_models.CardError, networks.NetworkError,
+                      networks.DatasetError, networks.BackendError)
+    for cls in (InputError, PlotError, StudyError, networks.ZooError, networks.LayerError,
+                networks.NetworkFileError):
+        assert issubclass(cls, types_), cls
+    assert not issubclass(TypeError, types_) and not issubclass(KeyError, types_)
 
 
 def test_missing_study_file(tmp_path, capsys):

@@ -280,7 +280,7 @@ def test_area_breakdown_sums_to_the_chip_area():
 
 
 def test_workload_only_zoo_network_estimate():
-    networks = pytest.importorskip("networks")
+    import networks
     from imcsim import results as report
 
     net = networks.zoo.load("alexnet")
@@ -322,3 +322,35 @@ def test_more_tiles_never_slow_a_network_down(shapes, extra, pipeline, batch):
     assert b.batch_time_ns <= a.batch_time_ns + 1e-9
     assert b.tiles_used <= more["chip.tiles"]
     assert sum(sum(L.energy_pj.values()) for L in b.layers) == pytest.approx(b.energy_pj)
+
+
+@pytest.mark.parametrize("weights, slices", [("ternary", 1), ("int2", 1), ("int4", 3), ("int8", 7)])
+def test_estimate_slices_match_the_engine_mapping(weights, slices):
+    """The shape-only estimate splits k-bit weights into as many columns as the engine does
+    (one rule: imcsim.engine.mapper.slices_for of the largest weight code)."""
+    import imcsim
+    from networks import Dense, Network
+
+    net = Network([Dense("fc", 12, 5, weights=weights, inputs="unsigned2")], input_shape=[12])
+    net.init(seed=1)
+    net.freeze()
+    shapes = energy.network_shapes(net)
+    assert shapes[0]["slices"] == slices
+    be = imcsim.ImcBackend(TIM, seed=0)
+    x = np.random.default_rng(0).uniform(0, 1, (3, 12))
+    net.forward(x, be)
+    assert be.mappings["fc"].slices == slices
+
+
+@pytest.mark.parametrize("over", [{"adc.kind": "flash"}, {"adc.kind": "sar", "adc.bits": 5},
+                                  {"adc.sensing": "differential"}, {"adc.sensing": "dual"}])
+def test_costs_use_the_rules_of_the_engine_and_the_cards(over):
+    """Conversion time is device_models.adc's, rails per column the tile's (one home each)."""
+    import device_models as dm
+    from imcsim.engine.tile import Tile
+
+    card = TIM.replace(**over)
+    assert energy.conversion_time_ns(card) == dm.adc.conversion_time(card)
+    assert energy.rails(card) == Tile.from_card(card).converted_rails
+    want = 2 if card["adc.sensing"] == "dual" else 1
+    assert energy.rails(card) == want

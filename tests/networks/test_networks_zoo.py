@@ -256,3 +256,25 @@ def test_mixed_precision_network_on_ideal_imc_card():
     np.testing.assert_array_equal(net.predict(x, be), net.predict(x, ExactBackend()))
     np.testing.assert_allclose(net.forward(x, be, fold=False), net.forward(x, ExactBackend(), fold=False),
                                rtol=1e-9, atol=1e-9)
+
+
+def test_training_a_loaded_network_thaws_it():
+    """train(..., init=False) continues from the inference form: the latent weights are
+    rebuilt from the codes and scales, so with lr = 0 every weight code and scale comes back
+    unchanged (only the batch-norm statistics are re-estimated on the data), and with a
+    learning rate the first epoch starts where the trained network is."""
+    x, y = datasets.load("digits", split="train", limit=200)
+    net = zoo.load("tnn_mlp_digits")
+    assert all(l.W is None for l in net.quantized_layers())  # frozen: no latent weights
+    before = net.state_dict()
+    train(net, x, y, epochs=1, lr=0.0, batch=64, seed=0, log=None, init=False)
+    after = net.state_dict()
+    for k, v in before.items():
+        if k.split(".")[-1] in ("mean", "var"):
+            continue
+        np.testing.assert_array_equal(after[k], v, err_msg=k)
+    thawed = train(zoo.load("tnn_mlp_digits"), x, y, epochs=1, lr=1e-3, batch=64, seed=0,
+                   log=None, init=False)
+    fresh = train(zoo.build("tnn_mlp_digits"), x, y, epochs=1, lr=1e-3, batch=64, seed=0,
+                  log=None)
+    assert thawed[0][2] > 0.95 and thawed[0][1] < fresh[0][1]

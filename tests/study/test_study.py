@@ -1,13 +1,10 @@
 """Studies: schema, sweep expansion, seeding, storage of points, resume, dask execution.
 
-The runner tests use a fake ``simulate`` (fast, deterministic in the seed it is given) and
-the real shipped cards; ``test_*_real`` tests run the real network, dataset and engine on
-a tiny study.
+The runner tests run the real network, dataset and engine on a tiny study (8 digits, 2
+trials, 4 points).
 """
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -18,69 +15,35 @@ from hypothesis import given, settings, strategies as hs
 
 from imcsim import study as st
 from imcsim.study.progress import Progress
-from imcsim.study.resolve import _suggest
 from imcsim.study import StudyError, load_study, validate_study, run_study
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-# --------------------------------------------------------------------------- fakes
-def fake_simulate(network, hardware, x, y, trials=1, seed=0):
-    """Deterministic in (card values, seed): accuracy per trial from spawned children."""
-    ss = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
-    kids = ss.spawn(trials)
-    bits = hardware["adc.bits"]
-    sigma = hardware["cell.mismatch_sigma"]
-    acc = np.array([min(1.0, 0.5 + 0.08 * bits - sigma + 0.01 * np.random.default_rng(k).standard_normal())
-                    for k in kids])
-    energy = np.outer([1.0, 2.0], [bits, 1.0, 0.5]) * 10.0
-    ds = xr.Dataset(
-        {"accuracy": (("trial",), acc),
-         "energy": (("layer", "component"), energy),
-         "energy_total": ((), float(energy.sum())),
-         "latency": (("layer",), np.array([3.0, 4.0])),
-         "latency_total": ((), 7.0),
-         "tops_per_watt": ((), 100.0 / bits)},
-        coords={"trial": np.arange(trials, dtype=np.int32),
-                "layer": np.array(["fc1", "fc2"], dtype=object),
-                "component": np.array(["adc", "bitline", "wordline"], dtype=object)})
-    ds.attrs["hardware"] = "card"
-    fake_simulate.calls += 1
-    if fake_simulate.fail_after is not None and fake_simulate.calls > fake_simulate.fail_after:
-        raise KeyboardInterrupt
-    return ds
-
-
+# --------------------------------------------------------------------------- counting
 @pytest.fixture
-def fake(monkeypatch):
-    """Replace network, dataset and simulate by fakes (cards stay real)."""
-    mod = types.ModuleType("imcsim.simulation")
-    mod.simulate = fake_simulate
-    monkeypatch.setitem(sys.modules, "imcsim.simulation", mod)
-    fake_simulate.calls = 0
-    fake_simulate.fail_after = None
-    from imcsim.study import runner, validate
-    monkeypatch.setattr(validate, "_known_networks", lambda: ["fake_mlp", "fake_cnn"])
-    monkeypatch.setattr(validate, "_check_network",
-                        lambda study, value, keys: _fake_check_network(study, value, keys))
-    monkeypatch.setattr(runner, "_network_cached", lambda ref: "NET")
-    monkeypatch.setattr(validate, "_check_dataset", lambda study: None)
-    monkeypatch.setattr(runner, "_dataset_cached",
-                        lambda name, split, limit: (np.zeros((4, 1, 8, 8)), np.zeros(4, int)))
-    return fake_simulate
+def counted(monkeypatch):
+    """The real ``simulate``, counting its calls; ``fail_after = n`` interrupts call n+1."""
+    from imcsim import simulation
 
+    real = simulation.simulate
 
-def _fake_check_network(study, value, keys):
-    if value not in ("fake_mlp", "fake_cnn"):
-        raise study.error(f"unknown network {value!r}; " + _suggest(value, ["fake_mlp", "fake_cnn"]),
-                          *keys)
-    return "NET"
+    def wrapper(*a, **k):
+        wrapper.calls += 1
+        if wrapper.fail_after is not None and wrapper.calls > wrapper.fail_after:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    wrapper.calls = 0
+    wrapper.fail_after = None
+    monkeypatch.setattr(simulation, "simulate", wrapper)
+    return wrapper
 
 
 def study_doc(tmp_path, **kw):
     doc = {
         "study": "tiny",
-        "network": "fake_mlp",
+        "network": "tnn_mlp_digits",
         "dataset": {"name": "digits", "split": "test", "limit": 8},
         "hardware": "tim_dnn_32nm",
         "sweep": {"adc.bits": [3, 4], "cell.mismatch_sigma": [0.0, 0.1]},
@@ -191,7 +154,7 @@ def test_shipped_study_by_name(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------- validate
-def test_validate_card_paths_and_values(tmp_path, fake):
+def test_validate_card_paths_and_values(tmp_path, counted):
     validate_study(study_doc(tmp_path))
     with pytest.raises(StudyError) as ei:
         validate_study(study_doc(tmp_path, sweep={"adc.bitz": [3]}))
@@ -212,7 +175,7 @@ def test_validate_card_paths_and_values(tmp_path, fake):
     assert "outputs: plots[0]" in str(ei.value) and "two swept parameters" in str(ei.value)
 
 
-def test_validate_output_dir_not_writable(tmp_path, fake):
+def test_validate_output_dir_not_writable(tmp_path, counted):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(StudyError) as ei:
         validate_study(study_doc(tmp_path, outputs={"dir": str(tmp_path / "afile" / "sub")}))
@@ -221,13 +184,13 @@ def test_validate_output_dir_not_writable(tmp_path, fake):
 
 
 # --------------------------------------------------------------------------- running
-def test_run_writes_points_and_result(tmp_path, fake, capsys):
+def test_run_writes_points_and_result(tmp_path, counted, capsys):
     ds = run_study(study_doc(tmp_path), progress=False)
     out = tmp_path / "out"
     assert sorted(p.name for p in (out / "tiny.points").glob("point-*.nc")) == \
         [f"point-0000{i}.nc" for i in range(4)]
     assert (out / "tiny.nc").is_file()
-    assert fake.calls == 4
+    assert counted.calls == 4
     assert ds["accuracy"].dims == ("adc.bits", "cell.mismatch_sigma", "trial")
     assert list(ds["adc.bits"].values) == [3, 4]
     on_disk = xr.open_dataset(out / "tiny.nc")
@@ -235,12 +198,21 @@ def test_run_writes_points_and_result(tmp_path, fake, capsys):
     xr.testing.assert_allclose(on_disk["accuracy"], ds["accuracy"])
     on_disk.close()
     # the numbers follow SeedSequence(seed, point index): point 3 = (4, 0.1)
-    kids = st.point_seed(7, 3).spawn(2)
-    expect = [0.5 + 0.32 - 0.1 + 0.01 * np.random.default_rng(k).standard_normal() for k in kids]
-    np.testing.assert_allclose(ds["accuracy"].isel({"adc.bits": 1, "cell.mismatch_sigma": 1}), expect)
+    import device_models
+    import networks
+    from imcsim.simulation import simulate
+
+    x, y = networks.datasets.load("digits", split="test", limit=8)
+    card = device_models.load_card("tim_dnn_32nm").replace(
+        **{"adc.bits": 4, "cell.mismatch_sigma": 0.1})
+    one = simulate(networks.zoo.load("tnn_mlp_digits"), card, x, y, trials=2,
+                   seed=st.point_seed(7, 3))
+    point = ds.isel({"adc.bits": 1, "cell.mismatch_sigma": 1})
+    for name in ("accuracy", "mac_error_rms", "energy"):
+        np.testing.assert_array_equal(point[name].values, one[name].values)
 
 
-def test_zip_result_coords(tmp_path, fake):
+def test_zip_result_coords(tmp_path, counted):
     ds = run_study(study_doc(tmp_path, sweep={"zip": [{"adc.bits": [3, 4], "adc.clip_count": [7.0, 15.0]}]}),
                    progress=False)
     assert ds["accuracy"].dims == ("adc.bits", "trial")
@@ -248,26 +220,26 @@ def test_zip_result_coords(tmp_path, fake):
     assert ds["adc.clip_count"].dims == ("adc.bits",)
 
 
-def test_resume_after_interruption(tmp_path, fake):
+def test_resume_after_interruption(tmp_path, counted):
     doc = study_doc(tmp_path)
-    fake.fail_after = 2
+    counted.fail_after = 2
     with pytest.raises(KeyboardInterrupt):
         run_study(doc, progress=False)
     pdir = tmp_path / "out" / "tiny.points"
     assert len(list(pdir.glob("point-*.nc"))) == 2
     assert not (tmp_path / "out" / "tiny.nc").exists()
     assert not list(pdir.glob(".*tmp*"))
-    fake.fail_after = None
-    fake.calls = 0
+    counted.fail_after = None
+    counted.calls = 0
     resumed = run_study(doc, resume=True, progress=False)
-    assert fake.calls == 2  # only the missing points
+    assert counted.calls == 2  # only the missing points
     full = run_study(study_doc(tmp_path, outputs={"dir": str(tmp_path / "full"), "plots": []}),
                      progress=False)
     for name in ("accuracy", "energy", "latency_total"):
         xr.testing.assert_identical(resumed[name], full[name])
 
 
-def test_resume_refuses_other_study(tmp_path, fake):
+def test_resume_refuses_other_study(tmp_path, counted):
     run_study(study_doc(tmp_path), progress=False)
     with pytest.raises(StudyError, match="different version of this study"):
         run_study(study_doc(tmp_path, seed=8), resume=True, progress=False)
@@ -275,21 +247,25 @@ def test_resume_refuses_other_study(tmp_path, fake):
     assert len(list((tmp_path / "out" / "tiny.points").glob("point-*.nc"))) == 4
 
 
-def test_progress_plain_lines_and_summary(tmp_path, fake, capsys):
+def test_progress_plain_lines_and_summary(tmp_path, counted, capsys):
     import io
 
     buf = io.StringIO()
     run_study(study_doc(tmp_path), stream=buf, summary=True)
     lines = buf.getvalue().splitlines()
     assert lines[0] == ("tiny: 4 point(s) (adc.bits[2] x cell.mismatch_sigma[2]) x 2 trial(s), "
-                        "fake_mlp on tim_dnn_32nm, in-process")
+                        "tnn_mlp_digits on tim_dnn_32nm, in-process")
     assert lines[1].startswith("point 1/4 done (adc.bits=3, cell.mismatch_sigma=0)")
     assert "ETA" in lines[-1] and lines[-1].startswith("point 4/4 done")
     out = capsys.readouterr().out
     assert "accuracy" in out and "energy/inf" in out and "TOPS/W" in out and "+-" in out
 
 
-def test_scheduler_that_does_not_answer(tmp_path, fake):
+@pytest.mark.slow
+def test_scheduler_that_does_not_answer(tmp_path, counted, monkeypatch):
+    from imcsim.study import runner
+
+    monkeypatch.setattr(runner, "SCHEDULER_TIMEOUT_S", 0.2)  # no fixed 5 s wait
     import socket
 
     sock = socket.socket()
@@ -301,33 +277,10 @@ def test_scheduler_that_does_not_answer(tmp_path, fake):
     assert "--scheduler" in str(ei.value) and "did not answer" in str(ei.value)
 
 
-def test_dask_threads_match_in_process_fake(tmp_path, fake):
-    distributed = pytest.importorskip("distributed")
-    a = run_study(study_doc(tmp_path), progress=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        b = run_study(study_doc(tmp_path, outputs={"dir": str(tmp_path / "d"), "plots": []}),
-                      scheduler=client, progress=False)
-    xr.testing.assert_identical(a["accuracy"], b["accuracy"])
-
-
 # --------------------------------------------------------------------------- real stack
-REAL = {
-    "study": "real",
-    "network": "tnn_mlp_digits",
-    "dataset": {"name": "digits", "split": "test", "limit": 16},
-    "hardware": "tim_dnn_32nm",
-    "sweep": {"adc.bits": [3, 4], "cell.mismatch_sigma": [0.0, 0.1]},
-    "trials": 2,
-    "seed": 5,
-}
-
-
 def real_doc(tmp_path, sub="out", **kw):
-    doc = dict(REAL, outputs={"dir": str(tmp_path / sub), "plots": []})
-    doc.update(kw)
-    return doc
+    """The tiny study with its results in ``tmp_path/sub`` and no plots."""
+    return study_doc(tmp_path, outputs={"dir": str(tmp_path / sub), "plots": []}, **kw)
 
 
 def test_files_by_relative_path_real(tmp_path):
@@ -360,6 +313,7 @@ def test_dataset_errors_real(tmp_path):
     assert "dataset: split: " in str(ei.value) and "unknown split" in str(ei.value)
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_matches_in_process_real(tmp_path):
     """The same study in-process and on a 2-worker LocalCluster: identical numbers."""
     distributed = pytest.importorskip("distributed")
@@ -370,7 +324,9 @@ def test_dask_local_cluster_matches_in_process_real(tmp_path):
         b = run_study(real_doc(tmp_path, sub="b"), scheduler=client, progress=False)
     for name in a.data_vars:
         xr.testing.assert_identical(a[name], b[name])
-    assert a["accuracy"].std("trial").max() >= 0  # two trials, drawn per (seed, point, trial)
+    # two chip instances per point, drawn per (seed, point, trial): with mismatch they differ
+    err = a["mac_error_rms"].sel({"cell.mismatch_sigma": 0.1})
+    assert np.all(err.isel(trial=0).values != err.isel(trial=1).values)
 
 
 def test_progress_bar_on_a_terminal():
@@ -405,13 +361,15 @@ def test_network_that_the_card_cannot_hold_real(tmp_path):
     assert ": sweep: zip[0]: network: " in str(ei.value) and "network=tnn_mlp_digits" in str(ei.value)
 
 
-def test_bad_input_while_simulating_names_the_point(tmp_path, fake, monkeypatch):
+def test_bad_input_while_simulating_names_the_point(tmp_path, counted, monkeypatch):
     from imcsim.errors import InputError
 
     def broken(*a, **k):
         raise InputError("x: something the engine refuses")
 
-    monkeypatch.setattr(sys.modules["imcsim.simulation"], "simulate", broken)
+    from imcsim import simulation
+
+    monkeypatch.setattr(simulation, "simulate", broken)
     p = write(tmp_path, study_doc(tmp_path))
     with pytest.raises(StudyError) as ei:
         run_study(p, progress=False)
@@ -465,3 +423,21 @@ def test_sweep_expansion_property(tmp_path_factory, grid, zips):
             v0 = p.values[f"z{j}.m0"]
             assert all(p.values[f"z{j}.m{k}"] == 10 * k + v0 for k in range(m))
         assert set(p.overrides) == set(p.values)
+
+
+def test_one_name_or_path_resolver(tmp_path):
+    """Cards and networks of studies and `imcsim info` go through resolve_name_or_path."""
+    from imcsim.study.resolve import resolve_name_or_path
+
+    assert resolve_name_or_path("card", "tim_dnn_32nm") == "tim_dnn_32nm"
+    assert resolve_name_or_path("network", "tnn_mlp_digits") == "tnn_mlp_digits"
+    (tmp_path / "c.yaml").write_text("x")
+    assert resolve_name_or_path("card", "c.yaml", tmp_path) == str((tmp_path / "c.yaml").resolve())
+    with pytest.raises(StudyError, match=r"^card file not found: .*nope\.yaml$"):
+        resolve_name_or_path("card", "./nope.yaml", tmp_path)
+    with pytest.raises(StudyError, match=r"^unknown network 'tnn_mlp_digit'; did you mean 'tnn_mlp_digits'"):
+        resolve_name_or_path("network", "tnn_mlp_digit")
+
+
+def test_shipped_studies_come_from_this_checkout():
+    assert st.studies_dir() == REPO / "studies"
