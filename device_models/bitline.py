@@ -36,7 +36,8 @@ order, ``imcsim.engine.kernels``; :mod:`device_models.reference` chains them):
 4. the noise floor of the conversion (count-independent, ``sigma_floor * z``);
 5. the ADC (:mod:`device_models.adc`), which converts each rail (``dual``) or
    ``analog(BL) - analog(BLB)`` (``differential``). With ``adc.follow_saturation`` (dual
-   sensing only) the ADC references sit on the saturated curve: threshold ``t`` becomes
+   sensing only; a difference of two curves has none to follow, so differential sensing
+   keeps linear references) the ADC references sit on the saturated curve: threshold ``t`` becomes
    ``analog(t)``, so compression alone costs nothing and shows only through noise and
    offsets; otherwise the references stay linear in the count.
 

@@ -239,7 +239,7 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
     _p("adc.code_values", "floatlist|null", "cells", "levels values, or null",
        "reconstruction value of each code of a custom grid"),
     _p("adc.follow_saturation", "bool", "", "true | false",
-       "references placed on the saturated bitline curve (dual sensing)"),
+       "references placed on the saturated bitline curve (dual sensing; no effect on differential)"),
     _p("adc.clip_count", "float", "cells", "> 0",
        "largest magnitude represented when range = clip", **_POS),
     _p("adc.offset_sigma_mv", "float", "mV", ">= 0",
@@ -360,9 +360,6 @@ def _physics_checks(v: Callable[[str], Any]) -> list[tuple[str, str]]:
     elif v("cell.cap_mismatch_sigma") != 0:
         errs.append(("cell.cap_mismatch_sigma", "expected 0 in the current domain (transistor "
                      f"mismatch is cell.mismatch_sigma), got {v('cell.cap_mismatch_sigma')!r}"))
-    if v("adc.follow_saturation") and v("adc.sensing") != "dual":
-        errs.append(("adc.follow_saturation", "expected false with differential sensing (references "
-                     "can follow one rail's curve, not a difference), got true"))
     thr, vals = v("adc.thresholds"), v("adc.code_values")
     if v("adc.grid") == "custom":
         try:

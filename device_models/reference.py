@@ -81,7 +81,7 @@ def column_access(x, w, card, *, gains=None, adc_offsets=None, adc_gains=None, r
             vals = [an + sf * z2[..., 0], ak + sf * z2[..., 1]]
     M = L if max_count is None else max_count
     g = adc.grid(card, M)
-    if card["adc.follow_saturation"]:
+    if card["adc.follow_saturation"] and not differential:
         g = g._replace(kind="followed", thresholds=bitline.analog(g.thresholds, kind, s))
     off = np.zeros((C, 2)) if adc_offsets is None else np.asarray(adc_offsets, float)
     if off.ndim == 3 and off.shape[-1] == 1:

@@ -134,7 +134,8 @@ class _Physics:
             offset_sigma=float(dm.adc.offset_sigma_cells(card)),
             comparators=int(dm.adc.comparators(card)),
             gain_sigma=float(card["adc.gain_sigma"]),
-            follow=bool(card["adc.follow_saturation"]),
+            # a difference of two curves has no single curve to follow: dual sensing only
+            follow=bool(card["adc.follow_saturation"]) and card["adc.sensing"] == "dual",
         )
 
 
