@@ -29,8 +29,13 @@ __all__ = [
     "load_card", "list_cards", "parameter_table", "card_from_dict", "format_parameter_table",
 ]
 
-SOURCE_PREFIXES = ("paper:", "derived:", "assumption:")
-TOP_LEVEL = ("name", "description", "references")
+SOURCE_PREFIXES = ("paper:", "derived:", "assumption:", "fitted:")
+TOP_LEVEL = ("name", "description", "references", "paper_figures")
+#: keys of one ``paper_figures`` entry (``conditions`` and ``kind`` optional)
+FIGURE_KEYS = ("name", "unit", "value", "source", "conditions", "kind")
+#: figure names ``imcsim info`` can compute, with their units
+FIGURE_UNITS = {"tops": "TOPS", "power_w": "W", "tops_per_watt": "TOPS/W", "area_mm2": "mm2",
+                "tops_per_mm2": "TOPS/mm2", "energy_per_op_fj": "fJ/op"}
 
 
 class CardError(ValueError):
@@ -203,6 +208,10 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
        "one active read wordline in one access", **_NONNEG),
     _p("bitline.precharge_energy_pj", "float", "pJ", ">= 0",
        "precharging one column rail after an access that fired a wordline", **_NONNEG),
+    _p("bitline.divider_energy_pj", "float", "pJ", ">= 0",
+       "static energy of a resistive-divider bitline per access and column, per unit of "
+       "n*m/(n+m) (n, m cells pulling each way); 0 for a precharged (discharge) bitline",
+       **_NONNEG),
     _p("bitline.domain", "enum", "", "current | charge",
        "current-mode discharge or charge sharing on per-cell capacitors",
        choices=("current", "charge")),
@@ -249,8 +258,9 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
        "comparator input noise per conversion (count-independent, with kT/C)", **_NONNEG),
     _p("adc.gain_sigma", "float", "1", ">= 0", "static per-ADC relative gain error", **_NONNEG),
     _p("adc.share", "int", "", ">= 1", "columns sharing one ADC (conversions serialized)", lo=1),
-    _p("adc.energy_model", "enum", "", "card | walden | schreier",
-       "how energy per conversion is obtained", choices=("card", "walden", "schreier")),
+    _p("adc.energy_model", "enum", "", "card | walden | schreier | circuit",
+       "how energy per conversion is obtained (device_models.adc_cost)",
+       choices=("card", "walden", "schreier", "circuit")),
     _p("adc.energy_pj", "float", "pJ", ">= 0", "energy per conversion (energy_model = card)",
        **_NONNEG),
     _p("adc.walden_fom_fj", "float", "fJ/conv-step", "> 0", "Walden figure of merit", **_POS),
@@ -259,7 +269,26 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
     _p("adc.enob", "float|null", "bit", "> 0 or null", "effective bits (null: bits)", **_POS),
     _p("adc.step_ns", "float", "ns", ">= 0",
        "one conversion step (flash: 1 step, SAR: bits + 1 steps)", **_NONNEG),
-    _p("adc.area_um2", "float", "um2", ">= 0", "one ADC", **_NONNEG),
+    _p("adc.area_um2", "float", "um2", ">= 0", "one ADC (area_model = card)", **_NONNEG),
+    _p("adc.area_model", "enum", "", "card | circuit",
+       "how the area of one ADC is obtained (device_models.adc_cost)", choices=("card", "circuit")),
+    _p("adc.reference_v", "float", "V", "> 0", "reference voltage of the SAR capacitor DAC",
+       **_POS),
+    _p("adc.comparator_energy_fj", "float", "fJ", ">= 0", "one comparator decision",
+       **_NONNEG),
+    _p("adc.tap_energy_fj", "float", "fJ", ">= 0",
+       "reference-ladder share of one flash comparator per conversion", **_NONNEG),
+    _p("adc.logic_energy_fj", "float", "fJ", ">= 0",
+       "encoder / SAR register and logic per output bit per conversion", **_NONNEG),
+    _p("adc.dac_unit_cap_ff", "float", "fF", ">= 0", "unit capacitor of the SAR DAC",
+       **_NONNEG),
+    _p("adc.comparator_area_um2", "float", "um2", ">= 0", "one comparator", **_NONNEG),
+    _p("adc.tap_area_um2", "float", "um2", ">= 0", "one reference-ladder tap (flash)",
+       **_NONNEG),
+    _p("adc.logic_area_um2", "float", "um2", ">= 0", "encoder / SAR logic per output bit",
+       **_NONNEG),
+    _p("adc.dac_unit_area_um2", "float", "um2", ">= 0",
+       "one unit capacitor of the SAR DAC with its switch", **_NONNEG),
     _p("digital.accumulate_energy_pj", "float", "pJ", ">= 0",
        "one shift-and-add of one column partial sum", **_NONNEG),
     _p("digital.mac_energy_pj", "float", "pJ", ">= 0",
@@ -269,6 +298,22 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
     _p("digital.macs_per_cycle", "int", "", ">= 1", "MAC units per tile (digital architecture)",
        lo=1),
     _p("digital.cycle_ns", "float", "ns", "> 0", "clock period of the digital MAC array", **_POS),
+    _p("peak.input_density", "float", "1", "[0, 1]",
+       "peak rule: probability that a ternary input is nonzero (binary inputs always drive)",
+       lo=0.0, hi=1.0),
+    _p("peak.weight_density", "float", "1", "[0, 1]",
+       "peak rule: probability that a ternary weight is nonzero (binary cells always conduct)",
+       lo=0.0, hi=1.0),
+    _p("peak.conditions_known", "bool", "", "true | false",
+       "the paper states the data statistics of its TOPS/W (else info gives a range)"),
+    _p("peak.density_low", "float", "1", "[0, 1]",
+       "peak rule: lowest plausible input/weight density when the conditions are unknown",
+       lo=0.0, hi=1.0),
+    _p("peak.density_high", "float", "1", "[0, 1]",
+       "peak rule: highest plausible input/weight density when the conditions are unknown",
+       lo=0.0, hi=1.0),
+    _p("peak.include_buffers", "bool", "", "true | false",
+       "peak rule: input-buffer reads inside the paper's power boundary (system) or not (macro)"),
 ]}
 
 #: Sections of a card, in order, with their parameter names.
@@ -323,13 +368,18 @@ def _cross_checks(v: Callable[[str], Any]) -> list[tuple[str, str]]:
     if levels is not None and levels > 2 ** v("adc.bits"):
         errs.append(("adc.levels",
                      f"expected at most 2**adc.bits = {2 ** v('adc.bits')} levels (the output "
-                     f"code has adc.bits bits), got {levels}"))
+                     f"code has adc.bits bits; set adc.levels: null to take the level count "
+                     f"from adc.bits), got {levels}"))
     if v("adc.sensing") == "differential" and v("adc.signed_format") == "sign_magnitude" \
             and levels is None and v("adc.bits") < 2:
         errs.append(("adc.bits",
                      "expected an integer >= 2 for differential sign_magnitude conversion "
                      "(2**bits - 1 levels), got 1"))
     errs += _physics_checks(v)
+    if v("peak.density_low") > v("peak.density_high"):
+        errs.append(("peak.density_low",
+                     f"expected at most peak.density_high = {v('peak.density_high')}, "
+                     f"got {v('peak.density_low')}"))
     if v("chip.architecture") == "imc":
         if v("tile.precharge_ns") + v("tile.evaluate_ns") + v("adc.step_ns") <= 0:
             errs.append(("tile.evaluate_ns",
@@ -393,16 +443,20 @@ class Card:
     validated card (the source of a replaced value becomes ``assumption: override ...``).
     """
 
-    __slots__ = ("_values", "_sources", "_name", "_path", "_description", "_references")
+    __slots__ = ("_values", "_sources", "_name", "_path", "_description", "_references",
+                 "_paper_figures")
 
     def __init__(self, values: dict, sources: dict, name: str, path: str | None = None,
-                 description: str = "", references: dict | None = None):
+                 description: str = "", references: dict | None = None,
+                 paper_figures: list | None = None):
         object.__setattr__(self, "_values", dict(values))
         object.__setattr__(self, "_sources", dict(sources))
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_path", path)
         object.__setattr__(self, "_description", description)
         object.__setattr__(self, "_references", dict(references or {}))
+        object.__setattr__(self, "_paper_figures",
+                           tuple(dict(f) for f in (paper_figures or ())))
 
     def __setattr__(self, key, value):
         raise AttributeError("Card is immutable; use card.replace(**{'path': value})")
@@ -412,7 +466,7 @@ class Card:
 
     def __reduce__(self):
         return (Card, (self._values, self._sources, self._name, self._path,
-                       self._description, self._references))
+                       self._description, self._references, list(self._paper_figures)))
 
     def __copy__(self):
         return self
@@ -436,6 +490,12 @@ class Card:
     @property
     def references(self) -> dict:
         return dict(self._references)
+
+    @property
+    def paper_figures(self) -> list[dict]:
+        """The paper's figures the card states: dicts with ``name``, ``unit``, ``value``,
+        ``source``, ``conditions`` and ``kind`` (``prediction`` or ``fitted``)."""
+        return [dict(f) for f in self._paper_figures]
 
     def _where(self) -> str:
         return os.path.basename(self._path) if self._path else (self._name or "card")
@@ -485,7 +545,8 @@ class Card:
             return NotImplemented
         return (self._values == other._values and self._sources == other._sources
                 and self._name == other._name and self._description == other._description
-                and self._references == other._references)
+                and self._references == other._references
+                and self._paper_figures == other._paper_figures)
 
     def __hash__(self):
         return hash((self._name, tuple(sorted((k, repr(v)) for k, v in self._values.items()))))
@@ -503,6 +564,13 @@ class Card:
         """
         values = dict(self._values)
         sources = dict(self._sources)
+        if ("adc.bits" in overrides and "adc.levels" not in overrides
+                and self._values.get("adc.levels") is not None):
+            # a fixed level count belongs to the card's converter at its own bits; a new
+            # resolution is a new converter, whose level count follows adc.bits
+            values["adc.levels"] = None
+            sources["adc.levels"] = ("derived: null because adc.bits was overridden (card "
+                                     f"value was {self._values['adc.levels']!r} levels)")
         for path, new in overrides.items():
             if path not in SCHEMA:
                 raise CardError("override", path, _unknown_path_msg(path))
@@ -524,7 +592,7 @@ class Card:
         for p, msg in _cross_checks(values.__getitem__):
             raise CardError("override", p, msg)
         return Card(values, sources, self._name, self._path, self._description,
-                    self._references)
+                    self._references, list(self._paper_figures))
 
     # --- export ---------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -539,6 +607,8 @@ class Card:
         """The card file structure: name, description, references, sections of {value, source}."""
         out: dict = {"name": self._name, "description": self._description,
                      "references": dict(self._references)}
+        if self._paper_figures:
+            out["paper_figures"] = [dict(f) for f in self._paper_figures]
         for path, val in self._values.items():
             sec, key = path.split(".", 1)
             out.setdefault(sec, {})[key] = {"value": list(val) if isinstance(val, tuple) else val,
@@ -595,6 +665,7 @@ def card_from_dict(data: Any, where: str = "card", path: str | None = None) -> C
         raise CardError(where, "references", "expected a mapping of reference keys to text, "
                         f"got {type(references).__name__}")
     references = {str(k): str(v) for k, v in references.items()}
+    paper_figures = _check_figures(data.get("paper_figures", []) or [], where)
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -633,7 +704,45 @@ def card_from_dict(data: Any, where: str = "card", path: str | None = None) -> C
             sources[full] = src.strip()
     for p, msg in _cross_checks(values.__getitem__):
         raise CardError(where, p, msg)
-    return Card(values, sources, name, path, description, references)
+    return Card(values, sources, name, path, description, references, paper_figures)
+
+
+def _check_figures(figs: Any, where: str) -> list[dict]:
+    """Validate the ``paper_figures`` list: each entry a mapping with ``name`` (one of
+    :data:`FIGURE_UNITS`), ``unit`` (its unit), a number ``value`` > 0, a ``source``
+    starting with ``paper:`` or ``derived:``, optional ``conditions`` text and ``kind``
+    (``prediction``, the default, or ``fitted``)."""
+    if not isinstance(figs, list):
+        raise CardError(where, "paper_figures", f"expected a list of figures, got {type(figs).__name__}")
+    out = []
+    for i, f in enumerate(figs):
+        at = f"paper_figures[{i}]"
+        if not isinstance(f, dict):
+            raise CardError(where, at, f"expected a mapping, got {f!r}")
+        extra = set(f) - set(FIGURE_KEYS)
+        if extra:
+            raise CardError(where, at, f"unknown key {sorted(extra)[0]!r}; expected "
+                            f"{', '.join(FIGURE_KEYS)}")
+        name = f.get("name")
+        if name not in FIGURE_UNITS:
+            raise CardError(where, f"{at}.name", f"expected one of {', '.join(FIGURE_UNITS)}, got {name!r}")
+        if f.get("unit") != FIGURE_UNITS[name]:
+            raise CardError(where, f"{at}.unit", f"expected {FIGURE_UNITS[name]!r} for {name}, "
+                            f"got {f.get('unit')!r}")
+        val = f.get("value")
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not val > 0:
+            raise CardError(where, f"{at}.value", f"expected a number > 0, got {val!r}")
+        src = f.get("source")
+        if not isinstance(src, str) or not src.strip().startswith(("paper:", "derived:")):
+            raise CardError(where, f"{at}.source", "expected a source starting with paper: or "
+                            f"derived:, got {src!r}")
+        kind = f.get("kind", "prediction")
+        if kind not in ("prediction", "fitted"):
+            raise CardError(where, f"{at}.kind", f"expected prediction or fitted, got {kind!r}")
+        out.append({"name": name, "unit": f["unit"], "value": float(val),
+                    "source": src.strip(), "conditions": str(f.get("conditions", "") or ""),
+                    "kind": kind})
+    return out
 
 
 def load_card(name_or_path: "str | os.PathLike | Card") -> Card:
@@ -680,4 +789,68 @@ def load_card(name_or_path: "str | os.PathLike | Card") -> Card:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
         raise CardError(where, "", f"expected valid YAML, got a syntax error{at}") from None
+    if isinstance(data, dict) and "base" in data:
+        data = _with_base(data, where, file_path)
     return card_from_dict(data, where, file_path)
+
+
+_LOADING_BASES: list = []   # base cards being loaded (a card cannot derive from itself)
+
+
+def _with_base(data: dict, where: str, file_path: str | None) -> dict:
+    """The full card structure of a card that starts from another: ``base: NAME_OR_PATH``
+    (a shipped card, or a file relative to this one), then only the changed values, each a
+    ``{value, source}`` leaf. The card must give its own ``name`` (not the base's) and
+    ``description``; its ``references`` are added to the base's; the base's
+    ``paper_figures`` describe the base's chip and are not inherited (give the derived
+    card's own, if it has a paper)."""
+    ref = data.get("base")
+    if not isinstance(ref, str) or not ref.strip():
+        raise CardError(where, "base", f"expected a card name or a card file path, got {ref!r}")
+    for key in ("name", "description"):
+        if not isinstance(data.get(key), str) or not data[key].strip():
+            raise CardError(where, key, f"expected a {key} of its own: a card with base: "
+                            f"{ref} describes a different chip, got {data.get(key)!r}")
+    base_ref = ref.strip()
+    looks_like_path = base_ref.endswith((".yaml", ".yml")) or "/" in base_ref or os.sep in base_ref
+    if looks_like_path and not os.path.isabs(base_ref) and file_path:
+        base_ref = os.path.join(os.path.dirname(os.path.abspath(file_path)), base_ref)
+    key = os.path.abspath(base_ref) if looks_like_path else base_ref
+    if key in _LOADING_BASES or (file_path and key == os.path.abspath(file_path)):
+        raise CardError(where, "base", f"expected a card that does not derive from itself, got "
+                        f"{ref!r} (a cycle of base: references)")
+    _LOADING_BASES.append(key)
+    try:
+        base = load_card(base_ref)
+    except CardError as exc:
+        raise CardError(where, "base", f"cannot load the base card {ref!r}: {exc}") from None
+    finally:
+        _LOADING_BASES.pop()
+    if data["name"].strip() == base.name:
+        raise CardError(where, "name", f"expected a name of its own, got the base's "
+                        f"{base.name!r}")
+    merged = base.to_source_dict()
+    merged.pop("paper_figures", None)
+    merged["name"] = data["name"]
+    merged["description"] = data["description"]
+    refs = dict(merged.get("references") or {})
+    refs["base"] = (f"derived from card {base.name}"
+                    + (f" ({base.path})" if base.path else "") + "; values not given here "
+                    "are the base's, with the base's sources")
+    own_refs = data.get("references") or {}
+    if not isinstance(own_refs, dict):
+        raise CardError(where, "references", "expected a mapping of reference keys to text, "
+                        f"got {type(own_refs).__name__}")
+    refs.update(own_refs)
+    merged["references"] = refs
+    for sec, block in data.items():
+        if sec in ("base", "name", "description", "references"):
+            continue
+        if sec == "paper_figures" or sec not in SECTIONS:
+            merged[sec] = block      # validated (or refused) by card_from_dict
+            continue
+        if not isinstance(block, dict):
+            raise CardError(where, sec, f"expected a mapping, got {type(block).__name__}")
+        for k, leaf in block.items():
+            merged[sec][k] = leaf    # every changed value is a {value, source} leaf
+    return merged

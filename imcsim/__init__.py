@@ -37,7 +37,15 @@ _LAZY = {
 }
 
 
+#: sub-packages reachable as attributes right after ``import imcsim`` (imcsim.results...)
+_SUBPACKAGES = ("results", "study", "costs", "engine", "plot")
+
+
 def __getattr__(name):
+    if name in _SUBPACKAGES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
     if name in _LAZY:
         import importlib
 

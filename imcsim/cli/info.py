@@ -2,66 +2,42 @@
 """
 from __future__ import annotations
 
-from imcsim.costs.peak import peak_figures
+from imcsim.costs.peak import figure_value, peak_figures, peak_range
+from device_models.card import FIGURE_UNITS
 from imcsim.costs.prices import _v, architecture
 
 # --------------------------------------------------------------------------------------
 # imcsim info CARD
 # --------------------------------------------------------------------------------------
 
-_FIGURE_RE = None
+_LABELS = {"tops": "peak throughput", "power_w": "power at peak",
+           "tops_per_watt": "energy efficiency", "area_mm2": "area",
+           "tops_per_mm2": "area efficiency", "energy_per_op_fj": "energy per op"}
 
 
-def _parse_figures(text: str) -> dict[str, float]:
-    """Figures named in free text: ``114 TOPS``, ``0.9 W``, ``127 TOPS/W``, ``1.96 mm2``,
-    ``58 TOPS/mm2`` (first occurrence of each unit)."""
-    import re
-    global _FIGURE_RE
-    if _FIGURE_RE is None:
-        _FIGURE_RE = re.compile(
-            r"(\d+(?:\.\d+)?)\s*(TOPS/W|TOPS/mm2|TOPS/mm\^2|TOPS|mW|W|mm2|mm\^2)(?![\w/])")
-    unit_key = {"TOPS/W": "tops_per_watt", "TOPS/mm2": "tops_per_mm2", "TOPS/mm^2": "tops_per_mm2",
-                "TOPS": "tops", "W": "power_w", "mW": "power_w", "mm2": "area_mm2", "mm^2": "area_mm2"}
-    out: dict[str, float] = {}
-    for num, unit in _FIGURE_RE.findall(str(text)):
-        key = unit_key[unit]
-        if key not in out:
-            out[key] = float(num) * (1e-3 if unit == "mW" else 1.0)
-    return out
+def paper_figures(card) -> list[dict]:
+    """The paper's figures as the card states them (its ``paper_figures`` list)."""
+    return list(getattr(card, "paper_figures", []) or [])
 
 
-def paper_figures(card) -> dict[str, float]:
-    """The paper's headline figures as the card states them, for comparison.
-
-    Read from the card's ``references`` entry ``headline`` (free text such as
-    ``"paper: 114 TOPS, 0.9 W, 1.96 mm2"``) or else from its description, after the words
-    ``paper's`` up to the end of that sentence. TOPS/W and TOPS/mm2 missing there are
-    derived from the others (key ``derived`` lists them).
-    """
-    refs = getattr(card, "references", None) or {}
-    text = ""
-    if isinstance(refs, dict):
-        for k, v in refs.items():
-            if str(k).lower() in ("headline", "headline_figures", "paper_figures"):
-                text = str(v.get("value", v) if isinstance(v, dict) else v)
-    if not text:
-        desc = str(getattr(card, "description", "") or "")
-        i = desc.find("paper's ")
-        if i >= 0:
-            rest = desc[i + len("paper's "):]
-            j = rest.find(". ")
-            text = rest if j < 0 else rest[:j]
-    out = _parse_figures(text) if text else {}
-    derived = []
-    if "tops" in out and "power_w" in out and "tops_per_watt" not in out:
-        out["tops_per_watt"] = out["tops"] / out["power_w"]
-        derived.append("tops_per_watt")
-    if "tops" in out and "area_mm2" in out and "tops_per_mm2" not in out:
-        out["tops_per_mm2"] = out["tops"] / out["area_mm2"]
-        derived.append("tops_per_mm2")
-    if derived:
-        out["derived"] = derived
-    return out
+def validation_figures(card) -> dict:
+    """``{"card": NAME, "figures": [{"name", "unit", "imcsim", "paper", "kind", "source",
+    "conditions", "error"}]}`` for every figure the card's paper gives; ``error`` is
+    imcsim / paper - 1; when the paper's data statistics are unknown (``peak.conditions_known:
+    false``) each figure also has ``imcsim_range`` [low, high] over ``peak.density_low`` ..
+    ``peak.density_high`` (the JSON of ``imcsim info CARD --json``)."""
+    pf = peak_figures(card)
+    rng = peak_range(card)
+    out = []
+    for f in paper_figures(card):
+        val = figure_value(pf, f["name"])
+        out.append({"name": f["name"], "unit": f["unit"], "imcsim": val, "paper": f["value"],
+                    "kind": f["kind"], "source": f["source"], "conditions": f["conditions"],
+                    "error": val / f["value"] - 1.0})
+        if rng is not None:
+            lo, hi = figure_value(rng[0], f["name"]), figure_value(rng[1], f["name"])
+            out[-1]["imcsim_range"] = [min(lo, hi), max(lo, hi)]
+    return {"card": str(getattr(card, "name", "")), "figures": out}
 
 
 def format_info(card) -> str:
@@ -70,7 +46,6 @@ def format_info(card) -> str:
 
     pf = peak_figures(card)
     paper = paper_figures(card)
-    derived = paper.pop("derived", [])
     name = getattr(card, "name", "card")
     digital = architecture(card) == "digital"
     lines = [f"{name}"]
@@ -96,29 +71,43 @@ def format_info(card) -> str:
                      f"{pf.energy_per_access_pj:.4g} pJ")
     lines[-2:-1] = textwrap.wrap(lines[-2].strip(), 88, initial_indent="  ", subsequent_indent="    ")
     lines.append("")
-    rows = [
-        ("peak throughput", "TOPS", pf.tops, "tops"),
-        ("power at peak", "W", pf.power_w, "power_w"),
-        ("energy efficiency", "TOPS/W", pf.tops_per_watt, "tops_per_watt"),
-        ("area", "mm2", pf.area_mm2, "area_mm2"),
-        ("area efficiency", "TOPS/mm2", pf.tops_per_mm2, "tops_per_mm2"),
-    ]
+    rows = [("tops", "TOPS"), ("power_w", "W"), ("tops_per_watt", "TOPS/W"),
+            ("area_mm2", "mm2"), ("tops_per_mm2", "TOPS/mm2")]
+    figs: dict[str, list] = {}
+    for f in paper:
+        figs.setdefault(f["name"], []).append(f)
+    rows += [(n, FIGURE_UNITS[n]) for n in figs if n not in dict(rows)]
+    rng = peak_range(card)
     head = f"  {'figure':<20}{'unit':<10}{'imcsim':>10}"
     if paper:
-        head += f"{'paper':>11}{'ratio':>8}"
+        head += f"{'paper':>11}{'error':>9}  kind"
     lines.append(head)
-    for label, unit, val, key in rows:
-        s = f"  {label:<20}{unit:<10}{val:>10.4g}"
-        if paper:
-            ref = paper.get(key)
-            if ref:
-                mark = "*" if key in derived else " "
-                s += f"{ref:>10.4g}{mark}{val / ref:>8.3f}"
-            else:
-                s += f"{'-':>10} "
+    for key, unit in rows:
+        val = figure_value(pf, key)
+        s = f"  {_LABELS[key]:<20}{unit:<10}{val:>10.4g}"
+        fl = figs.get(key, [])
+        if not fl and paper:
+            s += f"{'-':>11}"
+        for i, f in enumerate(fl):
+            if i:
+                s = " " * 42
+            s += f"{f['value']:>11.4g}{100 * (val / f['value'] - 1):>+8.1f}%  {f['kind']}"
+            if i < len(fl) - 1:
+                lines.append(s)
         lines.append(s)
-    if derived:
-        lines.append("  * derived from the paper's other figures")
+    if rng is not None:
+        lo, hi = (figure_value(rng[0], "tops_per_watt"), figure_value(rng[1], "tops_per_watt"))
+        what = "input densities" if str(_v(card, "cell.kind")) == "xnor" else \
+            "input and weight densities"
+        lines += textwrap.wrap(
+            f"the paper does not state its data statistics: TOPS/W {min(lo, hi):.4g} to "
+            f"{max(lo, hi):.4g} over {what} "
+            f"{float(_v(card, 'peak.density_low')):g} to {float(_v(card, 'peak.density_high')):g}",
+            88, initial_indent="  ", subsequent_indent="    ")
+    for f in paper:
+        lines += textwrap.wrap(f"{f['name']}: {f['source']}"
+                               + (f" ({f['conditions']})" if f["conditions"] else ""), 88,
+                               initial_indent="  - ", subsequent_indent="    ")
     lines.append("")
     what = "cycle" if digital else "access"
     lines.append(f"  energy per tile {what} [pJ]: " + ", ".join(

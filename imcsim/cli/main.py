@@ -1,4 +1,4 @@
-"""The ``imcsim`` command line: run, validate, plot, list, info, bench.
+"""The ``imcsim`` command line: run, validate, plot, report, list, info, bench.
 
 Exit status: 0 done, 2 bad input (one line on stderr naming the file, the key and what
 was expected), 1 an internal error (a bug: the traceback with IMCSIM_DEBUG=1), 130 interrupted (points already computed stay on disk).
@@ -20,7 +20,8 @@ examples:
   imcsim run my_study.yaml --scheduler tcp://10.0.0.5:8786
   imcsim run my_study.yaml --resume         # continue after Ctrl-C or a crash
   imcsim validate my_study.yaml             # check a study without simulating
-  imcsim plot results/quickstart.nc --kind pareto -o pareto.png
+  imcsim plot results/quickstart.nc --kind pareto -o pareto.pdf
+  imcsim report results/quickstart.nc --html quickstart.html
   imcsim list cards
   imcsim info tim_dnn_32nm
   imcsim bench
@@ -60,12 +61,30 @@ kinds:
   accuracy_heatmap   accuracy over two swept parameters
   accuracy_vs_param  accuracy vs one swept parameter, error bars (one line per value
                      of a second swept parameter, if any)
+  latency_vs_param, throughput_vs_param, tops_per_watt_vs_param, area_vs_param
+                     that cost vs one swept parameter
+  accuracy_vs_energy accuracy vs energy per inference across the networks and cards swept
+
+-o FILE writes the format its suffix names: .png, .pdf or .svg.
 
 examples:
   imcsim plot results/quickstart.nc                  # every kind that fits
   imcsim plot results/quickstart.nc --kind pareto
   imcsim plot results/quickstart.nc --kind accuracy_heatmap -o heat.png
-  imcsim plot results/quickstart.nc --kind energy_breakdown --select adc.bits=4
+  imcsim plot results/quickstart.nc --kind energy_breakdown --select adc.bits=4 --log
+  imcsim plot results/quickstart.nc --kind pareto -o fig.pdf
+  imcsim plot results/quickstart.nc --format svg     # every kind, as SVG
+"""
+
+REPORT_EPILOG = """\
+Per-point and per-layer tables of a result (accuracy, energy by component, latency,
+accesses, conversions, utilization, MAC error), with units.
+
+examples:
+  imcsim report results/quickstart.nc                    # text tables
+  imcsim report results/quickstart.nc --format csv > quickstart.csv
+  imcsim report results/quickstart.nc --format markdown --layers
+  imcsim report results/quickstart.nc --html report.html # one self-contained file
 """
 
 LIST_EPILOG = """\
@@ -139,9 +158,31 @@ def build_parser() -> argparse.ArgumentParser:
                     help="one of: " + ", ".join(PLOT_KINDS) + " (default: every kind that "
                          "fits the result)")
     pl.add_argument("-o", "--output", metavar="FILE",
-                    help="PNG file to write (default: RESULT_KIND.png beside the result)")
+                    help="figure file to write, .png, .pdf or .svg (default: RESULT_KIND.png "
+                         "beside the result)")
+    pl.add_argument("--format", choices=("png", "pdf", "svg"),
+                    help="format of the figures written beside the result (default png)")
+    pl.add_argument("--dpi", type=int, metavar="N", help="resolution of PNG output "
+                    "(default 300)")
     pl.add_argument("--select", action="append", default=[], metavar="DIM=VALUE",
                     help="energy_breakdown: the point to break down (repeatable)")
+    pl.add_argument("--log", action="store_true", help="energy_breakdown: log energy axis")
+    pl.add_argument("--range", metavar="LO,HI", dest="vrange",
+                    help="accuracy_heatmap: fixed colour range, e.g. 0.9,1.0")
+
+    rp = sub.add_parser("report", help="per-point and per-layer tables; HTML report",
+                        formatter_class=fmt, epilog=REPORT_EPILOG,
+                        description="Tables of a result dataset (.nc) as text, CSV or "
+                                    "Markdown, or one self-contained HTML report.")
+    rp.add_argument("result", metavar="RESULT.nc", help="result file written by `imcsim run`")
+    rp.add_argument("--format", choices=("text", "csv", "markdown"), default="text",
+                    help="table format (default text)")
+    rp.add_argument("--layers", action="store_true",
+                    help="only the per-layer table (default: per point, then per layer)")
+    rp.add_argument("--points", action="store_true", help="only the per-point table")
+    rp.add_argument("--html", metavar="FILE",
+                    help="write one self-contained HTML report (figures, tables, study, "
+                         "card, provenance) instead of printing tables")
 
     ls = sub.add_parser("list", help="list shipped cards, networks, studies",
                         formatter_class=fmt, epilog=LIST_EPILOG,
@@ -153,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                          formatter_class=fmt, epilog=INFO_EPILOG,
                          description="Peak TOPS, TOPS/W, TOPS/mm2 and area of a card.")
     inf.add_argument("card", metavar="CARD", help="card name or path to a card YAML file")
+    inf.add_argument("--json", action="store_true",
+                     help="print the card's figures against its paper's as JSON")
 
     b = sub.add_parser("bench", help="performance benchmarks", formatter_class=fmt,
                        epilog=BENCH_EPILOG, add_help=False,
@@ -193,6 +236,21 @@ def _parse_select(items):
     return out
 
 
+def _plot_options(a) -> dict:
+    from imcsim.errors import PlotError
+
+    opts = {"log": bool(a.log)}
+    if a.vrange:
+        try:
+            lo, hi = (float(t) for t in a.vrange.split(","))
+        except ValueError:
+            raise PlotError(f"--range: expected LO,HI such as 0.9,1.0, got {a.vrange!r}") from None
+        if not hi > lo:
+            raise PlotError(f"--range: expected LO < HI, got {a.vrange!r}")
+        opts.update(vmin=lo, vmax=hi)
+    return opts
+
+
 def _cmd_plot(a) -> int:
     from imcsim import plot
 
@@ -201,9 +259,12 @@ def _cmd_plot(a) -> int:
                              "written by `imcsim run`")
     ds = plot.open_result(a.result)
     select = _parse_select(a.select)
+    opts = _plot_options(a)
     stem = os.path.splitext(a.result)[0]
+    ext = a.format or "png"
     if a.kind:
-        path = plot.plot(ds, a.kind, a.output or f"{stem}_{a.kind}.png", select=select)
+        path = plot.plot(ds, a.kind, a.output or f"{stem}_{a.kind}.{ext}", select=select,
+                         fmt=a.format, dpi=a.dpi, options=opts)
         print(f"wrote {path}")
         return EXIT_OK
     if a.output:
@@ -211,7 +272,8 @@ def _cmd_plot(a) -> int:
                              "is written as RESULT_KIND.png)")
     for kind in plot.KINDS:
         try:
-            path = plot.plot(ds, kind, f"{stem}_{kind}.png", select=select)
+            path = plot.plot(ds, kind, f"{stem}_{kind}.{ext}", select=select, fmt=a.format,
+                             dpi=a.dpi, options=opts)
         except plot.PlotDoesNotFit as exc:
             print(f"skipped {kind}: {exc}")
             continue
@@ -229,7 +291,9 @@ def _cmd_list(a) -> int:
         elif w == "networks":
             import networks
 
-            names = networks.zoo.list()
+            workloads = set(networks.zoo.workloads())
+            names = [f"{n}  (workload only: layer shapes, no weights; cost-only studies)"
+                     if n in workloads else n for n in networks.zoo.list()]
         else:
             from imcsim.study import list_studies
 
@@ -244,6 +308,25 @@ def _cmd_list(a) -> int:
     return EXIT_OK
 
 
+def _cmd_report(a) -> int:
+    from imcsim import plot
+    from imcsim.results import report
+
+    if not os.path.isfile(a.result):
+        raise plot.PlotError(f"{a.result}: no such result file; expected a .nc file "
+                             "written by `imcsim run`")
+    ds = plot.open_result(a.result)
+    if a.html:
+        path = report.write_html(ds, a.html, figures=plot.figures_for_report(ds),
+                                 source=a.result)
+        print(f"wrote {path}")
+        return EXIT_OK
+    which = ("layers",) if a.layers and not a.points else ("points",) if a.points and not a.layers \
+        else ("points", "layers")
+    print(report.tables_text(ds, fmt=a.format, which=which))
+    return EXIT_OK
+
+
 def _cmd_info(a) -> int:
     import device_models
     from imcsim.errors import StudyError
@@ -254,6 +337,13 @@ def _cmd_info(a) -> int:
     except StudyError as exc:
         raise StudyError(exc.message, None, "CARD") from None
     card = device_models.load_card(ref)
+    if a.json:
+        import json
+
+        from imcsim.cli.info import validation_figures
+
+        print(json.dumps(validation_figures(card), indent=2))
+        return EXIT_OK
     from imcsim.cli.info import format_info
 
     print(format_info(card))
@@ -286,7 +376,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     verbs = {"run": _cmd_run, "validate": _cmd_validate, "plot": _cmd_plot,
-             "list": _cmd_list, "info": _cmd_info, "bench": _cmd_bench}
+             "list": _cmd_list, "info": _cmd_info, "bench": _cmd_bench, "report": _cmd_report}
     try:
         return verbs[a.verb](a)
     except BrokenPipeError:  # `imcsim list | head -1`: the reader left; stop quietly

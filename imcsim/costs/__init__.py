@@ -21,13 +21,18 @@ from .peak import (
     PeakFigures,
     area_breakdown,
     chip_area_mm2,
+    figure_value,
+    peak_densities,
+    peak_events,
     peak_figures,
+    peak_range,
 )
 from .prices import (
     AREA_COMPONENTS,
     COMPONENTS,
     TERNARY_BITS,
     access_time_ns,
+    adc_area_um2,
     adc_energy_pj,
     architecture,
     conversion_time_ns,

@@ -57,6 +57,15 @@ def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
     row_tiles, col_tiles = m.row_tiles, m.col_tiles
     groups = list(m.groups_per_row_tile)
     G = sum(groups)
+    # xnor cells on a resistive divider: E[n m / (n + m)] = (a - 1) / 4 per column and
+    # access, a = conducting cells (random signs)
+    div = 0.0
+    if str(_v(card, "cell.kind")) == "xnor":
+        for t, g in enumerate(groups):
+            rows = min(R, K - t * R)
+            for i in range(g):
+                a = min(L, rows - i * L) * input_density * weight_density
+                div += max(a - 1.0, 0.0) / 4.0
     per_vec = {
         "vectors": 1.0,
         "macs": float(K * N),
@@ -65,6 +74,7 @@ def estimate_events(card, K: int, N: int, vectors: float = 1.0, planes: int = 1,
         # a rail is precharged after an access that fired a wordline of its group
         "precharges": planes * cols * rl * groups_fired(groups, R, K, L, input_density),
         "discharges": planes * K * cols * input_density * weight_density,
+        "divider_load": planes * cols * div,
         "adc_conversions": float(planes * G * cols * rl),
         "accumulations": float(planes * G * cols),
         "input_bits": float(K * input_bits * col_tiles),

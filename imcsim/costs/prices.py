@@ -8,7 +8,10 @@ component     events x card cost
 wordline      active_wordlines x ``wordline.energy_pj``
 bitline       precharges x ``bitline.precharge_energy_pj``
               + discharges x ``cell.discharge_energy_pj``
-adc           adc_conversions x energy per conversion (``device_models.adc``)
+              + divider_load x ``bitline.divider_energy_pj`` (resistive-divider bitlines:
+              the static current through n cells pulling up and m pulling down is
+              proportional to n m / (n + m), counted by the engine per column and access)
+adc           adc_conversions x energy per conversion (``device_models.adc_cost``)
 accumulate    accumulations x ``digital.accumulate_energy_pj``
 buffer        (input_bits + output_bits) x ``chip.buffer_energy_pj_per_bit``
 interconnect  interconnect_bits x ``chip.interconnect_energy_pj_per_bit``
@@ -32,7 +35,12 @@ COMPONENTS: tuple[str, ...] = (
 )
 #: area components, in the order of the dataset's ``area_component`` coordinate
 AREA_COMPONENTS: tuple[str, ...] = ("cells", "adc", "periphery", "global")
-#: bits per ternary value in buffers and SRAM (two bit-cells per ternary weight or input)
+#: Bits that hold one ternary value {-1, 0, +1} in buffers and SRAM: ceil(log2 3) = 2
+#: (sign and nonzero, the two bit-cells of a ternary weight; the same two bits for a
+#: ternary input in the input buffer). A representation fact, not a card parameter.
+#: Output and partial-sum widths are not constants: the engine sizes them from the layer
+#: (``imcsim.engine.mapper.bits_for``: enough bits for K * max|x| * max|w| per output and
+#: for rows-per-tile * max|x| per partial sum), and the estimates use the same rule.
 TERNARY_BITS = 2
 
 # unit conversions
@@ -65,10 +73,17 @@ def rails(card) -> int:
 # --------------------------------------------------------------------------------------
 
 def adc_energy_pj(card) -> float:
-    """Energy of one ADC conversion [pJ] (``device_models.adc.energy_per_conversion``)."""
-    from device_models import adc as dm_adc
+    """Energy of one ADC conversion [pJ] (``device_models.adc_cost.energy_per_conversion``)."""
+    from device_models import adc_cost
 
-    return float(dm_adc.energy_per_conversion(card))
+    return float(adc_cost.energy_per_conversion(card))
+
+
+def adc_area_um2(card) -> float:
+    """Area of one ADC [um2] (``device_models.adc_cost.area_per_adc``)."""
+    from device_models import adc_cost
+
+    return float(adc_cost.area_per_adc(card))
 
 
 def conversion_time_ns(card) -> float:
@@ -97,6 +112,7 @@ def event_costs(card) -> dict[str, tuple[str, float]]:
         "active_wordlines": ("wordline", float(_v(card, "wordline.energy_pj"))),
         "precharges": ("bitline", float(_v(card, "bitline.precharge_energy_pj"))),
         "discharges": ("bitline", float(_v(card, "cell.discharge_energy_pj"))),
+        "divider_load": ("bitline", float(_v(card, "bitline.divider_energy_pj"))),
         "adc_conversions": ("adc", adc_energy_pj(card)),
         "accumulations": ("accumulate", float(_v(card, "digital.accumulate_energy_pj"))),
         "input_bits": ("buffer", buf),

@@ -456,6 +456,8 @@ class ImcBackend:
         ev.accesses += acc * m.col_tiles
         ev.active_wordlines += float(active_rows.sum()) * m.col_tiles
         ev.discharges += float(active_rows.astype(np.float64) @ st.nnz_rows)
+        if self.tile.cell_kind == "xnor":
+            ev.divider_load += _divider_load(enc.planes_of(x), st.w_cols, m.groups)
         # a rail is precharged again only after an access that fired a wordline of its
         # group: with no wordline fired no cell can discharge and the bitline keeps its charge
         ev.precharges += float(active_groups.sum()) * NS * m.rails
@@ -465,6 +467,29 @@ class ImcBackend:
         ev.output_bits += b * m.N * st.out_bits
         ev.interconnect_bits += b * m.row_tiles * NS * st.psum_bits
         return y
+
+
+def _divider_load(planes: np.ndarray, w_cols: np.ndarray, groups: np.ndarray) -> float:
+    """Sum over accesses and columns of n*m/(n+m): n cells pull the bitline one way, m the
+    other (a resistive divider's static current is proportional to it). Ideal cells, from
+    the input planes (P, B, K) and the cell values (K, NS) in {-1, 0, 1}: with
+    t = n + m (conducting cells) and d = n - m (the exact group sum),
+    n*m/(n+m) = (t^2 - d^2) / (4 t)."""
+    P, B, K = planes.shape
+    a = planes.reshape(P * B, K).astype(np.float32)
+    w = w_cols.astype(np.float32)
+    dense = bool(np.all(w_cols != 0))   # xnor cells: every cell of a driven row conducts
+    total = 0.0
+    for s, e, _ in groups:
+        d2 = np.square(a[:, s:e] @ w[s:e], dtype=np.float64)
+        if dense:                         # t is the same for every column of the group
+            t = np.abs(a[:, s:e]).sum(axis=1, dtype=np.float64)
+            q = t * t * w.shape[1] - d2.sum(axis=1)
+        else:
+            t = (np.abs(a[:, s:e]) @ np.abs(w[s:e])).astype(np.float64)
+            q = t * t - d2
+        total += float(np.divide(q, 4.0 * t, out=np.zeros_like(q), where=t > 0).sum())
+    return total
 
 
 def _tables(w_cols: np.ndarray, g, groups: np.ndarray, has_neg: bool, popcount: bool) -> dict:

@@ -15,6 +15,7 @@ EVENT_FIELDS: dict[str, tuple[str, str]] = {
     "active_wordlines": ("count", "rows driven with a nonzero plane value, over all accesses"),
     "precharges": ("count", "column rails precharged: mapped columns x converted rails, after each access that fired a wordline"),
     "discharges": ("count", "cells discharging a rail (both rails)"),
+    "divider_load": ("cells", "xnor cells: sum over accesses and mapped columns of n*m/(n+m), n and m the cells pulling the bitline each way (a resistive divider's static current)"),
     "adc_conversions": ("count", "ADC conversions (dual: 2 per mapped column per access; differential: 1)"),
     "accumulations": ("count", "digital shift-and-adds, one per mapped column per access"),
     "input_bits": ("bit", "bits read from the input buffer and driven into the tiles"),
@@ -34,6 +35,7 @@ class Events:
     active_wordlines: float = 0.0
     precharges: float = 0.0
     discharges: float = 0.0
+    divider_load: float = 0.0
     adc_conversions: float = 0.0
     accumulations: float = 0.0
     input_bits: float = 0.0

@@ -9,9 +9,11 @@ _NAMES = {
     "dataset": ("VARIABLES", "COORDS", "POINT_DIMS", "card_text", "point_dataset",
                 "estimate_dataset", "stack", "sweep_dims", "require_network"),
     "netcdf": ("write_netcdf", "read_netcdf"),
-    "pareto": ("front_mask", "pareto_mask", "pareto_front"),
+    "pareto": ("front_mask", "pareto_mask", "pareto_front", "design_dims", "condition_dims"),
     "summary": ("summary_table",),
-    "labels": ("format_value",),
+    "labels": ("format_value", "parameter_role"),
+    "report": ("point_table", "layer_table", "format_table", "tables_text", "html_report",
+               "write_html"),
 }
 _WHERE = {name: mod for mod, names in _NAMES.items() for name in names}
 

@@ -13,7 +13,8 @@ accuracy               sweep.., trial                    1 (fraction of correct 
 energy                 sweep.., layer, component         pJ per inference
 energy_total           sweep..                           pJ per inference
 latency                sweep.., layer                    ns per inference
-latency_total          sweep..                           ns per inference
+latency_total          sweep..                           ns per inference (pipeline interval)
+latency_end_to_end     sweep..                           ns (one inference, end to end)
 throughput             sweep..                           inferences per second (batch)
 macs, accesses,        sweep.., layer                    count per inference
 adc_conversions
@@ -51,7 +52,8 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "energy": ("pJ", "energy per inference by layer and component"),
     "energy_total": ("pJ", "energy per inference, all layers and components"),
     "latency": ("ns", "latency of one inference through the layer"),
-    "latency_total": ("ns", "time per inference (layers in sequence: sum; pipelined: slowest layer; plus weight reloads)"),
+    "latency_total": ("ns", "time per inference in steady state: the pipeline interval (slowest layer) on a pipelined chip, the end-to-end latency on a chip running layers in sequence; plus weight reloads"),
+    "latency_end_to_end": ("ns", "end-to-end latency of one inference: first input in to last output out, every layer in turn, plus weight reloads"),
     "throughput": ("1/s", "inferences per second at the batch size"),
     "macs": ("count", "multiply-accumulates per inference"),
     "accesses": ("count", "tile accesses per inference"),
@@ -137,6 +139,7 @@ def point_dataset(card, layers: Sequence[tuple[str, Any, Any]], accuracy: Sequen
             "energy_total": ((), float(e.sum())),
             "latency": (("layer",), np.array([lc.latency_ns for lc in cost.layers], float)),
             "latency_total": ((), float(cost.latency_ns)),
+            "latency_end_to_end": ((), _end_to_end_ns(cost)),
             "throughput": ((), float(cost.throughput)),
             "macs": (("layer",), ev("macs")),
             "accesses": (("layer",), ev("accesses")),
@@ -175,6 +178,20 @@ def point_dataset(card, layers: Sequence[tuple[str, Any, Any]], accuracy: Sequen
     base.update(attrs or {})
     ds.attrs.update({k: _attr_value(v) for k, v in base.items()})
     return ds
+
+
+def _end_to_end_ns(cost) -> float:
+    """End-to-end latency of one inference [ns]: every layer's time in turn (a layer bigger
+    than the chip once per reload round it needs) plus the weight reloads. On a chip that
+    runs layers in sequence this is ``cost.latency_ns``; on a pipelined chip
+    ``cost.latency_ns`` is the interval between inferences (the slowest layer)."""
+    chip = max(int(cost.chip_tiles), 1)
+    rounds = int(cost.reload_rounds)
+    t = 0.0
+    for L in cost.layers:
+        repeat = -(-int(L.tiles) // chip) if rounds > 1 and L.tiles > chip else 1
+        t += float(L.latency_ns) * repeat
+    return t + float(cost.reload_time_ns)
 
 
 def estimate_dataset(network, hardware, batch: int = 1,

@@ -39,18 +39,18 @@ class Progress:
         return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
     def _eta(self) -> float:
-        """Seconds left at the rate since the first new point (which also pays for the
-        start-up: numba compilation, worker start), or from the first point alone."""
+        """Seconds left at the rate measured since the first new point finished; NaN
+        (shown as ``--:--``) until a second new point has finished: the first point also
+        pays for the start-up (numba compilation, worker start) and says nothing yet about
+        the rate."""
         new = self.done - self.already
         left = self.total - self.done
         if left == 0:
             return 0.0
-        if new <= 0:
+        if new < 2 or self.t_first is None:
             return float("nan")
         now = time.monotonic()
-        if new >= 2 and self.t_first is not None:
-            return (now - self.t_first) / (new - 1) * left
-        return (now - self.t0) / new * left
+        return (now - self.t_first) / (new - 1) * left
 
     def _draw(self):
         width = 30

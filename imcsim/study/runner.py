@@ -43,6 +43,8 @@ def compute_point(spec: dict):
     from imcsim.simulation import simulate
 
     net = _network_cached(spec["network"])
+    if not net.has_weights:  # a workload-only network: cost from layer shapes, no accuracy
+        return _estimate_point(spec, net)
     ds = spec["dataset"]
     x, y = _dataset_cached(ds["name"], ds["split"], ds["limit"])
     card = _card_cached(spec["hardware"])
@@ -50,6 +52,20 @@ def compute_point(spec: dict):
         card = card.replace(**spec["overrides"])
     result = simulate(net, card, x, y, trials=spec["trials"],
                       seed=point_seed(spec["seed"], spec["index"]))
+    result.attrs["imcsim_point_index"] = int(spec["index"])
+    result.attrs["imcsim_study_hash"] = spec["hash"]
+    return result
+
+
+def _estimate_point(spec: dict, net):
+    """The cost-only point of a workload-only network (``results.estimate_dataset``: events
+    from the layer shapes at the peak rule's data densities; accuracy NaN)."""
+    from imcsim.results.dataset import estimate_dataset
+
+    card = _card_cached(spec["hardware"])
+    if spec["overrides"]:
+        card = card.replace(**spec["overrides"])
+    result = estimate_dataset(net, card)
     result.attrs["imcsim_point_index"] = int(spec["index"])
     result.attrs["imcsim_study_hash"] = spec["hash"]
     return result
@@ -97,7 +113,10 @@ def _connect(scheduler, workers):
 def run_study(source, workers: int | None = None, scheduler=None, resume: bool = False,
               progress: bool = True, *, out_dir=None, plots: bool | None = None,
               stream=None, summary: bool | None = None):
-    """Run a study (path, shipped study name or dict) and return the result dataset.
+    """Run a study (path, shipped study name or dict) and return the result dataset. Writes
+    files: every point under ``<outputs.dir>/<study>.points/``, the result
+    ``<outputs.dir>/<study>.nc`` and the study's plots (``plots=False``: none); ``out_dir``
+    puts them elsewhere (a temporary directory, for a script that wants only the dataset).
 
     ``workers``: start a local dask cluster of that many worker processes; ``scheduler``:
     the address of a running dask scheduler (or a ``distributed.Client``); neither:
@@ -237,10 +256,11 @@ def _draw_plots(study, result, stream, verbose=True):
         return
     from imcsim import plot
 
+    fmt = study.outputs.get("format", "png")
     for kind in kinds:
-        path = study.output_dir() / f"{study.name}_{kind}.png"
+        path = study.output_dir() / f"{study.name}_{kind}.{fmt}"
         try:
-            plot.plot(result, kind, path)
+            plot.plot(result, kind, path, fmt=fmt, dpi=study.outputs.get("dpi"))
         except plot.PlotError as exc:
             print(f"imcsim: skipped plot {kind}: {exc}", file=stream)
             continue
@@ -267,10 +287,13 @@ def assemble(study: Study, digest: str | None = None):
     hw = [v for d in study.dims for v in d.members.get("hardware", [])] or [study.hardware]
     cards = [_card_cached(study.resolved_hardware(v)) for v in dict.fromkeys(hw)]
     result.attrs["hardware"] = "---\n".join(c.dump() for c in cards)
-    result.attrs["hardware_name"] = ", ".join(str(c.name) for c in cards)
+    result.attrs["hardware_name"] = ", ".join(dict.fromkeys(str(c.name) for c in cards))
     result.attrs["study"] = study.name
     result.attrs["study_text"] = study.text
     result.attrs["study_file"] = str(study.file)
+    from imcsim.study.provenance import provenance
+
+    result.attrs.update(provenance(study))
     result.attrs["study_hash"] = digest
     result.attrs["seed"] = int(study.seed)
     result.attrs["trials"] = int(study.trials)

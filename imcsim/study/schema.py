@@ -28,7 +28,9 @@ TOP_KEYS = ("study", "description", "network", "dataset", "hardware", "set", "sw
             "trials", "seed", "outputs")
 REQUIRED_KEYS = ("study", "network", "dataset", "hardware")
 DATASET_KEYS = ("name", "split", "limit")
-OUTPUT_KEYS = ("dir", "plots")
+OUTPUT_KEYS = ("dir", "plots", "format", "dpi")
+#: figure formats outputs.format may name
+PLOT_FORMATS = ("png", "pdf", "svg")
 #: sweep/zip keys that are not card parameter paths
 SPECIAL_PATHS = ("network", "hardware")
 
@@ -373,7 +375,8 @@ def _parse(doc, text, file, base_dir, lines) -> Study:
 
     outputs = doc.get("outputs") or {}
     if not isinstance(outputs, dict):
-        raise err(f"expected a mapping {{dir, plots}}, got {_typename(outputs)}", "outputs")
+        raise err(f"expected a mapping {{dir, plots, format, dpi}}, got {_typename(outputs)}",
+                  "outputs")
     for k in outputs:
         if k not in OUTPUT_KEYS:
             raise err(f"unknown key; expected one of {', '.join(OUTPUT_KEYS)}",
@@ -394,9 +397,18 @@ def _parse(doc, text, file, base_dir, lines) -> Study:
             raise err(f"unknown plot kind {_show(kind)}; expected one of "
                       f"{', '.join(PLOT_KINDS)}" + (f" ({hint})" if hint.startswith("did")
                                                      else ""), "outputs", "plots", i)
+    fig_format = outputs.get("format", "png")
+    if fig_format not in PLOT_FORMATS:
+        raise err(f"expected one of {', '.join(PLOT_FORMATS)}, got {_show(fig_format)}",
+                  "outputs", "format")
+    dpi = outputs.get("dpi", 300)
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 50 <= dpi <= 2400:
+        raise err(f"expected an integer in [50, 2400] (dots per inch), got {_show(dpi)}",
+                  "outputs", "dpi")
     return Study(name=name, file=file, text=text, network=doc["network"], dataset=dataset,
                  hardware=doc["hardware"], set=dict(setv), dims=dims, trials=trials,
-                 seed=seed, outputs={"dir": out_dir, "plots": list(plots)},
+                 seed=seed, outputs={"dir": out_dir, "plots": list(plots),
+                                     "format": fig_format, "dpi": dpi},
                  description=description, base_dir=Path(base_dir), lines=lines)
 
 

@@ -97,7 +97,7 @@ def test_plot_verb(ran, capsys):
     assert rc == 2 and "no such result file" in err
     # no --kind: every kind that fits, beside the result
     rc, out, err = call(capsys, "plot", res)
-    assert rc == 0 and out.count("wrote ") == 4
+    assert rc == 0 and out.count("wrote ") == 9   # every kind but accuracy_vs_energy (no network sweep)
     rc, out, err = call(capsys, "plot", res, "-o", tmp / "x.png")
     assert rc == 2 and "-o FILE needs --kind" in err
 
@@ -340,7 +340,7 @@ def test_bad_points_stay_on_disk_after_bad_resume(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
     rc, out, err = call(capsys, "plot", tmp_path / "out" / "tiny.nc")
     assert rc == 0 and "skipped accuracy_heatmap: accuracy_heatmap needs" in out
-    assert out.count("wrote ") == 3
+    assert out.count("wrote ") == 8   # pareto, energy_breakdown, accuracy_vs_param, 5 costs
 
 
 # --------------------------------------------------------------------------- shipped studies

@@ -37,7 +37,7 @@ def test_every_card_loads_round_trips_and_is_sourced(name):
     assert set(card.keys()) == set(SCHEMA)
     for path in SCHEMA:
         src = card.source(path)
-        assert src.startswith(("paper:", "derived:", "assumption:")), (path, src)
+        assert src.startswith(("paper:", "derived:", "assumption:", "fitted:")), (path, src)
         assert len(src.split(":", 1)[1].strip()) > 3, (path, src)
     again = dm.load_card(card.dump())
     assert again == card
@@ -256,10 +256,14 @@ def test_bad_yaml(tmp_path):
         dm.load_card(p)
 
 
-# --- peak figures of the TiM card ----------------------------------------------------------
+# --- peak figures: the rule computed inline (the paper comparison is tests/costs/test_validation.py)
 
 def _peak(card):
-    """The contract's peak-figure rule (docs/architecture.md), computed inline."""
+    """The peak-figure rule (docs/energy.md), computed inline from the card's measurement
+    conditions: ternary cells at peak.input_density x peak.weight_density, XNOR cells with
+    every driven cell conducting; input-buffer reads only when peak.include_buffers."""
+    from device_models import adc_cost
+
     L, C, R = card["tile.rows_per_access"], card["tile.columns"], card["tile.rows"]
     rails = 2 if card["adc.sensing"] == "dual" else 1
     share = card["adc.share"]
@@ -267,42 +271,48 @@ def _peak(card):
     t = card["tile.precharge_ns"] + card["tile.evaluate_ns"] + share * t_conv
     tiles = card["chip.tiles"]
     tops = tiles * 2 * L * C / t * 1e-3
-    e = ((L / 2) * card["wordline.energy_pj"] + C * rails * card["bitline.precharge_energy_pj"]
-         + (L * C / 4) * card["cell.discharge_energy_pj"]
-         + C * rails * adc.energy_per_conversion(card)
+    xnor = card["cell.kind"] == "xnor"
+    d_in = card["peak.input_density"]
+    d_w = 1.0 if xnor else card["peak.weight_density"]
+    a = L * d_in * d_w
+    in_bits = 1 if xnor else 2
+    e = (L * d_in * card["wordline.energy_pj"] + C * rails * card["bitline.precharge_energy_pj"]
+         + C * a * card["cell.discharge_energy_pj"]
+         + C * max(a - 1, 0) / 4 * card["bitline.divider_energy_pj"]
+         + C * rails * adc_cost.energy_per_conversion(card)
          + C * card["digital.accumulate_energy_pj"]
-         + 2 * L * card["chip.buffer_energy_pj_per_bit"])
+         + (in_bits * L * card["chip.buffer_energy_pj_per_bit"] if card["peak.include_buffers"] else 0))
     power_mw = tiles * (e / t + card["tile.leakage_mw"])
     area = tiles * (R * C * card["cell.area_um2"] * 1e-6
-                    + (C * rails / share) * card["adc.area_um2"] * 1e-6
+                    + (C * rails / share) * adc_cost.area_per_adc(card) * 1e-6
                     + card["tile.periphery_area_mm2"]) + card["chip.global_area_mm2"]
     return tops, power_mw, area
 
 
-def test_tim_peak_figures_match_paper():
-    tops, power_mw, area = _peak(dm.load_card("tim_dnn_32nm"))
-    assert tops == pytest.approx(114, rel=0.05)
-    assert power_mw == pytest.approx(900, rel=0.05)
-    assert area == pytest.approx(1.96, rel=0.05)
-    # per tile: 3.56 TOPS, 28 mW, 0.061 mm2
-    assert tops / 32 == pytest.approx(3.56, rel=0.05)
-    assert power_mw / 32 == pytest.approx(28, rel=0.05)
-    assert area / 32 == pytest.approx(0.061, rel=0.05)
+@pytest.mark.parametrize("name", [n for n in ALL_CARDS if n != "digital_nmc_32nm"])
+def test_peak_rule_by_hand_matches_costs(name):
+    # was: "TiM within 5 % of 114 TOPS / 0.9 W / 1.96 mm2" and "XNOR within 5 % of 403
+    # TOPS/W", figures the cards were fitted to; the paper comparison now lives in
+    # tests/costs/test_validation.py (predictions against docs/validation.md)
+    from imcsim.costs import peak_figures
 
-
-def test_xnor_peak_efficiency_matches_paper():
-    tops, power_mw, _ = _peak(dm.load_card("xnor_sram_65nm"))
-    assert tops / (power_mw * 1e-3) == pytest.approx(403, rel=0.05)
-
-
-@pytest.mark.parametrize("name", ["tim_dnn_32nm", "xnor_sram_65nm"])
-def test_fom_models_agree_with_card_energy(name):
     card = dm.load_card(name)
-    e = card["adc.energy_pj"]
-    assert adc.energy_per_conversion(card.replace(**{"adc.energy_model": "walden"})) == \
-        pytest.approx(e, rel=0.05)
-    assert adc.energy_per_conversion(card.replace(**{"adc.energy_model": "schreier"})) == \
-        pytest.approx(e, rel=0.1)
+    tops, power_mw, area = _peak(card)
+    pf = peak_figures(card)
+    assert pf.tops == pytest.approx(tops)
+    assert pf.power_mw == pytest.approx(power_mw)
+    assert pf.area_mm2 == pytest.approx(area)
+
+
+@pytest.mark.parametrize("name", [n for n in ALL_CARDS if n not in ("digital_nmc_32nm", "ideal")])
+def test_circuit_adc_models_sit_in_the_survey_range(name):
+    # the implied Walden figure of merit E / 2**bits of each card's counted converter lies
+    # within the span of published low-resolution converters (Murmann survey, ~1 fJ to
+    # ~10 pJ per conversion step)
+    card = dm.load_card(name)
+    e = adc.energy_per_conversion(card)
+    fom_fj = e * 1e3 / 2 ** card["adc.bits"]
+    assert 0.1 < fom_fj < 1e4, fom_fj
 
 
 def test_xnor_card_facts():
@@ -592,7 +602,8 @@ def test_energy_models_and_timing():
     sar = card.replace(**{"adc.kind": "sar", "adc.step_ns": 0.5, "adc.bits": 5})
     assert adc.conversion_time(flash) == 0.5
     assert adc.conversion_time(sar) == 3.0
-    assert adc.energy_per_conversion(card) == card["adc.energy_pj"]
+    fixed = card.replace(**{"adc.energy_model": "card"})
+    assert adc.energy_per_conversion(fixed) == card["adc.energy_pj"]
     # enob null -> bits
     c2 = card.replace(**{"adc.energy_model": "walden", "adc.enob": None, "adc.bits": 5})
     assert adc.energy_per_conversion(c2) == pytest.approx(card["adc.walden_fom_fj"] * 32e-3)
@@ -636,8 +647,12 @@ def test_float_forms_accepted(tmp_path):
 def test_levels_need_enough_bits():
     card = dm.load_card("xnor_sram_65nm")
     with pytest.raises(dm.CardError, match=r"^override: adc.levels: expected at most "
-                                           r"2\*\*adc.bits = 8 levels"):
-        card.replace(**{"adc.bits": 3})
+                                           r"2\*\*adc.bits = 8 levels.*adc.levels: null"):
+        card.replace(**{"adc.bits": 3, "adc.levels": 11})
+    # a new resolution alone is a new converter: its level count follows the bits
+    c3 = card.replace(**{"adc.bits": 3})
+    assert c3["adc.levels"] is None and c3.source("adc.levels").startswith("derived:")
+    assert adc.quantizer(c3, 256).levels == 7
 
 
 def test_rail_value_order_noise_then_saturation():

@@ -139,16 +139,22 @@ def test_pareto_front_keeps_the_non_dominated_points():
     assert list(mask.values) == [True, True, True, False, False, True]
 
 
-def test_pareto_front_on_a_real_stack_uses_mean_accuracy_and_total_energy():
+def test_pareto_front_is_over_design_points_with_accuracy_over_the_conditions():
     ds, sweep = _stacked()
-    front = report.pareto_front(ds)
-    assert front.sizes["point"] >= 1
-    e = ds.energy_total.values.reshape(-1)
-    a = ds.accuracy.mean("trial").values.reshape(-1)
-    for fe, fa in zip(front.energy.values, front.accuracy.values):
-        assert not np.any((e <= fe) & (a >= fa) & ((e < fe) | (a > fa)))
-    for d in sweep:
-        assert d in front
+    assert report.design_dims(ds) == ["adc.bits", "adc.range"]
+    assert report.condition_dims(ds) == ["cell.mismatch_sigma"]
+    e = ds.energy_total.mean("cell.mismatch_sigma").values.reshape(-1)
+    per_cond = ds.accuracy.mean("trial")
+    for how, a in (("mean", per_cond.mean("cell.mismatch_sigma")),
+                   ("worst", per_cond.min("cell.mismatch_sigma"))):
+        a = a.values.reshape(-1)
+        front = report.pareto_front(ds, accuracy=how)
+        assert front.sizes["point"] >= 1 and "cell.mismatch_sigma" not in front
+        for fe, fa in zip(front.energy.values, front.accuracy.values):
+            assert np.isclose(a[np.isclose(e, fe)], fa).any()
+            assert not np.any((e <= fe) & (a >= fa) & ((e < fe) | (a > fa)))
+        for d in ("adc.bits", "adc.range"):
+            assert d in front
 
 
 def test_dataset_records_the_package_version():
