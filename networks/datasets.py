@@ -13,16 +13,24 @@ name               shape      raw pixels    x          split
                                                        train, last 360 test
 ``mnist``          1 x 28x28  0 .. 255      raw / 255  the IDX files' own train/test
 ``fashion_mnist``  1 x 28x28  0 .. 255      raw / 255  the IDX files' own train/test
+``kmnist``         1 x 28x28  0 .. 255      raw / 255  the IDX files' own train/test
 ``cifar10``        3 x 32x32  0 .. 255      raw / 255  data_batch_1..5 / test_batch
 =================  =========  ============  =========  ================================
+
+The user's own arrays: :func:`load_arrays` (``path`` of an ``.npz``, the keys of ``x`` and
+``y``), loaded with ``allow_pickle=False``; ``x`` is (N, ...) of numbers, ``y`` (N,) integer
+labels, used as they are (no scaling).
 
 ``digits`` ships with the package (``networks/zoo/digits.npz``, installed as package
 data with the zoo weights; provenance and licence in ``DIGITS_LICENSE.txt`` there and
 in the file's ``provenance``/``licence`` arrays: UCI "Optical Recognition of Handwritten Digits",
 Alpaydin & Kaynak 1998, CC BY 4.0).  The others are read from a directory the user
-names: ``root=...`` or the environment variable ``IMCSIM_DATA`` (the files may sit in
-``root`` itself or in ``root/<name>``; IDX files may be gzip-compressed).  Nothing is
-downloaded.
+names: ``root=...``, else the environment variable ``IMCSIM_DATA``, else the system data
+directories (:data:`SYSTEM_DATA_DIRS`, ``/usr/share/datasets``, where Debian's package
+``dataset-fashion-mnist`` installs ``/usr/share/datasets/fashion-mnist``).  In a directory
+the files may sit in the directory itself or in a folder named after the set, with ``-``
+or ``_`` (``fashion_mnist`` or ``fashion-mnist``; ``cifar-10-batches-bin`` for CIFAR-10);
+IDX files may be gzip-compressed.  Nothing is downloaded.
 
 Input encoding of the first layer: :func:`info` gives, per data set, the range of ``x``
 and the unsigned encoding the zoo's first quantized layer uses (digits: ``unsigned4``
@@ -38,8 +46,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load", "list", "info", "DatasetError", "DatasetInfo", "read_idx",
-           "read_cifar10_batch", "DIGITS_SPLIT_SEED", "DIGITS_TRAIN_SIZE"]
+__all__ = ["load", "load_arrays", "load_spec", "calibration_sample", "list", "info", "available", "find_root", "DatasetError", "DatasetInfo",
+           "read_idx", "read_cifar10_batch", "DIGITS_SPLIT_SEED", "DIGITS_TRAIN_SIZE", "SYSTEM_DATA_DIRS"]
 
 _builtin_list = list
 
@@ -47,6 +55,8 @@ DIGITS_SPLIT_SEED = 0
 DIGITS_TRAIN_SIZE = 1437
 # shipped next to the zoo weights: networks.zoo is the package whose *.npz files are installed
 _DATA_DIR = Path(__file__).resolve().parent / "zoo"
+#: searched (in this order) when neither ``root`` nor ``IMCSIM_DATA`` is given
+SYSTEM_DATA_DIRS = ("/usr/share/datasets",)
 
 
 class DatasetError(ValueError):
@@ -84,7 +94,12 @@ _INFO = {
     "fashion_mnist": DatasetInfo(
         "fashion_mnist", (1, 28, 28), 10, 255, 1.0 / 255, "unsigned4", 1.0,
         {"train": 60000, "test": 10000}, False,
-        "Fashion-MNIST IDX files from a user directory (same file names as MNIST)"),
+        "Fashion-MNIST IDX files (Xiao, Rasul & Vollgraf 2017, MIT licence; same file names as MNIST); "
+        "found by default where Debian's dataset-fashion-mnist installs them"),
+    "kmnist": DatasetInfo(
+        "kmnist", (1, 28, 28), 10, 255, 1.0 / 255, "unsigned4", 1.0,
+        {"train": 60000, "test": 10000}, False,
+        "Kuzushiji-MNIST IDX files (Clanuwat et al. 2018, CC BY-SA 4.0) from a user directory"),
     "cifar10": DatasetInfo(
         "cifar10", (3, 32, 32), 10, 255, 1.0 / 255, "unsigned8", 1.0,
         {"train": 50000, "test": 10000}, False,
@@ -121,7 +136,7 @@ def load(name: str, split: str = "test", limit: int | None = None, root=None):
             raise DatasetError(f"dataset {name!r}: limit must be >= 0, got {limit}")
     if name == "digits":
         raw, y = _digits(split)
-    elif name in ("mnist", "fashion_mnist"):
+    elif name in ("mnist", "fashion_mnist", "kmnist"):
         raw, y = _idx_set(name, split, root)
     elif name == "cifar10":
         raw, y = _cifar10(split, root)
@@ -187,33 +202,75 @@ def read_idx(path) -> np.ndarray:
     return np.frombuffer(data, dtype=dt, count=int(np.prod(dims)), offset=hdr).reshape(dims).astype(dt.newbyteorder("="))
 
 
-def _data_root(name, root):
-    if root is None:
-        root = os.environ.get("IMCSIM_DATA")
-    if root is None:
-        raise DatasetError(f"dataset {name!r} is not shipped: pass root=DIRECTORY (or set IMCSIM_DATA) "
-                           f"to the directory holding its files")
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DatasetFileNotFound(f"{root}: data directory for {name!r} not found")
-    return root
+def _folder_names(name):
+    """Folder names a set may sit in: its name with ``_`` or ``-`` (and none)."""
+    out = [name, name.replace("_", "-"), name.replace("_", "")]
+    return _builtin_list(dict.fromkeys(out))
 
 
-def _find(root, name, candidates):
-    for d in (root, root / name):
-        for c in candidates:
-            if (d / c).exists():
-                return d / c
-    raise DatasetFileNotFound(f"{root / candidates[0]}: file not found (also tried "
-                              f"{', '.join(candidates[1:])} in {root} and {root / name})")
+def _search_dirs(name, root):
+    """``(directories to look in, where they came from)``: the explicit root, else
+    ``IMCSIM_DATA``, else the system data directories."""
+    if root is None:
+        root = os.environ.get("IMCSIM_DATA") or None
+        origin = "IMCSIM_DATA" if root else None
+    else:
+        origin = "root"
+    if root is not None:
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            raise DatasetFileNotFound(f"{root}: data directory for {name!r} not found ({origin})")
+        return [root], origin
+    dirs = [Path(d) for d in SYSTEM_DATA_DIRS if Path(d).is_dir()]
+    return dirs, "system"
+
+
+def _find(name, root, candidates, folders=None):
+    dirs, origin = _search_dirs(name, root)
+    folders = folders or _folder_names(name)
+    tried = []
+    for base in dirs:
+        for d in [base] + [base / f for f in folders]:
+            for c in candidates:
+                if (d / c).exists():
+                    return d / c
+            tried.append(str(d))
+    if origin == "system":
+        raise DatasetError(
+            f"dataset {name!r} is not shipped and was not found in {', '.join(SYSTEM_DATA_DIRS)}"
+            f"/{{{','.join(folders)}}}: pass root=DIRECTORY (a study: dataset: {{name: {name}, root: DIR}}) "
+            f"or set IMCSIM_DATA to the directory holding {candidates[0]}"
+            + (" (Debian/Ubuntu: apt-get install dataset-fashion-mnist)" if name == "fashion_mnist" else ""))
+    raise DatasetFileNotFound(f"{dirs[0] / candidates[0]}: file not found (also tried "
+                              f"{', '.join(candidates[1:]) or 'nothing else'} in {', '.join(tried)})")
+
+
+def find_root(name, root=None):
+    """Directory holding the files of set ``name`` (``root``, ``IMCSIM_DATA`` or the
+    system data directories), or raise :class:`DatasetError` saying where it looked."""
+    info(name)
+    if name == "digits":
+        return _DATA_DIR
+    first = "test_batch.bin" if name == "cifar10" else "t10k-images-idx3-ubyte"
+    cands = [first] if name == "cifar10" else [first, first + ".gz", "t10k-images.idx3-ubyte"]
+    folders = ["cifar-10-batches-bin"] + _folder_names(name) if name == "cifar10" else None
+    return _find(name, root, cands, folders).parent
+
+
+def available(name, root=None) -> bool:
+    """Whether :func:`load` can find the files of ``name`` (``digits``: always)."""
+    try:
+        find_root(name, root)
+        return True
+    except DatasetError:
+        return False
 
 
 def _idx_set(name, split, root):
-    root = _data_root(name, root)
     prefix = "train" if split == "train" else "t10k"
-    ipath = _find(root, name, [f"{prefix}-images-idx3-ubyte", f"{prefix}-images-idx3-ubyte.gz",
+    ipath = _find(name, root, [f"{prefix}-images-idx3-ubyte", f"{prefix}-images-idx3-ubyte.gz",
                                f"{prefix}-images.idx3-ubyte"])
-    lpath = _find(root, name, [f"{prefix}-labels-idx1-ubyte", f"{prefix}-labels-idx1-ubyte.gz",
+    lpath = _find(name, root, [f"{prefix}-labels-idx1-ubyte", f"{prefix}-labels-idx1-ubyte.gz",
                                f"{prefix}-labels.idx1-ubyte"])
     images = read_idx(ipath)
     labels = read_idx(lpath)
@@ -256,12 +313,105 @@ def read_cifar10_batch(path):
 
 
 def _cifar10(split, root):
-    root = _data_root("cifar10", root)
     files = [f"data_batch_{i}.bin" for i in range(1, 6)] if split == "train" else ["test_batch.bin"]
     xs, ys = [], []
     for fn in files:
-        p = _find(root, "cifar-10-batches-bin", [fn])
+        p = _find("cifar10", root, [fn], ["cifar-10-batches-bin"] + _folder_names("cifar10"))
         x, y = read_cifar10_batch(p)
         xs.append(x)
         ys.append(y)
     return np.concatenate(xs), np.concatenate(ys)
+
+
+# --------------------------------------------------------------------------- user arrays
+def load_arrays(path, x="x", y="y", limit=None):
+    """The user's own arrays from an ``.npz`` file: ``(x float32 (N, ...), y int64 (N,))``.
+
+    ``x`` and ``y`` name the arrays in the file.  Loaded with ``allow_pickle=False`` (an
+    object array is refused); ``x`` must be numeric with a leading sample axis, ``y``
+    integer-valued labels >= 0 of the same length.  Values are used as they are: scale
+    the images the way the network was trained.
+    """
+    path = Path(path).expanduser()
+    try:
+        f = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DatasetFileNotFound(f"{path}: file not found") from None
+    except (ValueError, OSError, EOFError) as e:
+        raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
+    if not hasattr(f, "files"):
+        raise DatasetError(f"{path}: expected an .npz archive of named arrays, found a single array")
+    with f:
+        arrays = {}
+        for role, key in (("x", x), ("y", y)):
+            if key not in f.files:
+                raise DatasetError(f"{path}: no array {key!r} (dataset key {role}); the file holds "
+                                   f"{', '.join(f.files) or 'nothing'}")
+            try:
+                arrays[role] = f[key]
+            except ValueError as e:
+                raise DatasetError(f"{path}: array {key!r} cannot be loaded without pickle ({e})") from None
+    xa, ya = arrays["x"], arrays["y"]
+    if xa.dtype.kind not in "biuf" or xa.ndim < 2:
+        raise DatasetError(f"{path}: array {x!r} must be numeric with a sample axis (N, ...), found "
+                           f"{xa.dtype} {xa.shape}")
+    if ya.ndim != 1 or ya.dtype.kind not in "biuf":
+        raise DatasetError(f"{path}: array {y!r} must be a vector of integer labels (N,), found {ya.dtype} {ya.shape}")
+    if ya.dtype.kind == "f" and not np.all(np.isfinite(ya) & (ya == np.round(ya))):
+        raise DatasetError(f"{path}: array {y!r} must hold integer labels, found non-integer values")
+    if len(ya) != len(xa):
+        raise DatasetError(f"{path}: {len(ya)} labels in {y!r} but {len(xa)} samples in {x!r}")
+    if ya.size and ya.min() < 0:
+        raise DatasetError(f"{path}: array {y!r}: labels must be >= 0, found {int(ya.min())}")
+    if xa.dtype.kind == "f" and not np.all(np.isfinite(xa)):
+        raise DatasetError(f"{path}: array {x!r} holds NaN or infinite values")
+    if limit is not None:
+        limit = int(limit)
+        if limit < 0:
+            raise DatasetError(f"{path}: limit must be >= 0, got {limit}")
+        xa, ya = xa[:limit], ya[:limit]
+    return xa.astype(np.float32), ya.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- study specs
+def load_spec(spec: dict):
+    """Load what a study's ``dataset:`` names: ``{name, split, limit, root}`` (a named set)
+    or ``{path, x, y, limit}`` (the user's arrays, :func:`load_arrays`)."""
+    if spec.get("path") is not None:
+        return load_arrays(spec["path"], spec.get("x") or "x", spec.get("y") or "y", spec.get("limit"))
+    return load(spec["name"], split=spec.get("split") or "test", limit=spec.get("limit"),
+                root=spec.get("root"))
+
+
+def calibration_sample(spec: dict, size: int):
+    """Inputs to calibrate on for the evaluation set ``spec`` names: the first ``size``
+    images of the set's *training* split (never the evaluation set), or, for the user's
+    arrays, the first ``size`` rows of the array named by ``calibration_x`` in the same
+    file.  Raises :class:`DatasetError` when there is none."""
+    size = int(size)
+    if size < 1:
+        raise DatasetError(f"calibration sample size must be >= 1, got {size}")
+    if spec.get("path") is not None:
+        key = spec.get("calibration_x")
+        if not key:
+            raise DatasetError(f"{spec['path']}: adc.range: calibrated needs a calibration sample from the "
+                               f"training data: name its array with dataset: calibration_x: KEY")
+        path = Path(spec["path"]).expanduser()
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if key not in f.files:
+                    raise DatasetError(f"{path}: no array {key!r} (dataset key calibration_x); the file "
+                                       f"holds {', '.join(f.files)}")
+                xa = f[key]
+        except FileNotFoundError:
+            raise DatasetFileNotFound(f"{path}: file not found") from None
+        except (OSError, EOFError) as e:
+            raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
+        except ValueError as e:
+            raise DatasetError(f"{path}: array {key!r} cannot be loaded without pickle ({e})") from None
+        if xa.dtype.kind not in "biuf" or xa.ndim < 2 or len(xa) == 0:
+            raise DatasetError(f"{path}: array {key!r} (calibration_x) must be numeric (N, ...) with N >= 1, "
+                               f"found {xa.dtype} {xa.shape}")
+        return xa[:size].astype(np.float32)
+    x, _ = load(spec["name"], split="train", limit=size, root=spec.get("root"))
+    return x

@@ -52,6 +52,7 @@ from .layers import (
 )
 
 FORMAT = "imcsim-network/1"
+GRAPH_FORMAT = "imcsim-network/2"    #: graph networks (networks.graph)
 
 __all__ = ["Network", "NetworkFileError", "load_network", "save_network", "build_layers",
            "run_sequence", "train_sequence", "backward_sequence"]
@@ -271,12 +272,29 @@ _LAYER_KEYS = {
 _REQUIRED = {"dense": ("in", "out"), "conv2d": ("in", "out", "kernel")}
 
 
-def build_layers(specs, where="layers"):
+def _build_generic(t, name, s, at, multi_ok=False):
+    """A layer of a type whose YAML keys are its constructor's keyword arguments."""
+    import inspect
+
+    from .layers import MULTI_INPUT_TYPES
+
+    if t in MULTI_INPUT_TYPES and not multi_ok:
+        raise NetworkFileError(f"{at}: a {t} layer has several inputs and needs a graph network "
+                               f"(format imcsim-network/2 with nodes:)")
+    cls = LAYER_TYPES[t]
+    keys = [k for k in inspect.signature(cls.__init__).parameters if k not in ("self", "name")]
+    for k in s:
+        if k not in keys:
+            raise NetworkFileError(f"{at}: unknown key {k!r} for a {t} layer; allowed: {', '.join(keys) or 'none'}")
+    return cls(name, **s)
+
+
+def build_layers(specs, where="layers", multi_ok=False, start=0):
     """Layers from a list of spec dicts (the ``layers:`` of a network file)."""
     if not isinstance(specs, list):
         raise NetworkFileError(f"{where}: expected a list of layers")
     out = []
-    for i, s in enumerate(specs):
+    for i, s in enumerate(specs, start):
         at = f"{where}[{i}]"
         if not isinstance(s, dict):
             raise NetworkFileError(f"{at}: expected a mapping, got {type(s).__name__}")
@@ -296,6 +314,9 @@ def build_layers(specs, where="layers"):
                 body = build_layers(s.get("body"), f"{at}.body")
                 sc = build_layers(s.get("shortcut") or [], f"{at}.shortcut")
                 out.append(Residual(name, body, sc))
+                continue
+            if t not in _LAYER_KEYS:
+                out.append(_build_generic(t, name, s, at, multi_ok))
                 continue
             keys = _LAYER_KEYS[t]
             for k in s:
@@ -319,12 +340,17 @@ _TOP_KEYS = {"format", "name", "description", "input_shape", "classes", "dataset
 def from_spec(d, source="network"):
     if not isinstance(d, dict):
         raise NetworkFileError(f"{source}: expected a mapping at the top level")
+    fmt = d.get("format", FORMAT)
+    if fmt == GRAPH_FORMAT:
+        from .graph import graph_from_spec
+
+        return graph_from_spec(d, source)
     extra = set(d) - _TOP_KEYS
     if extra:
         raise NetworkFileError(f"{source}: unknown key {sorted(extra)[0]!r}; allowed: {', '.join(sorted(_TOP_KEYS))}")
-    fmt = d.get("format", FORMAT)
     if fmt != FORMAT:
-        raise NetworkFileError(f"{source}: format {fmt!r} is not supported (expected {FORMAT!r})")
+        raise NetworkFileError(f"{source}: format {fmt!r} is not supported (expected {FORMAT!r} "
+                               f"or {GRAPH_FORMAT!r})")
     for k in ("input_shape", "layers"):
         if k not in d:
             raise NetworkFileError(f"{source}: missing key {k!r}")
@@ -387,7 +413,8 @@ def save_network(net: Network, path, weights_path=None):
             d["weights"] = str(wpath.resolve())
     else:
         d["weights"] = None
-    order = ["format", "name", "description", "input_shape", "classes", "dataset", "weights", "meta", "layers"]
+    order = ["format", "name", "description", "input_shape", "input_datatype", "classes", "dataset",
+             "weights", "output", "meta", "layers", "nodes"]
     d = {k: d[k] for k in order if k in d}
     path.write_text(yaml.safe_dump(d, sort_keys=False, default_flow_style=None, width=110))
     return path

@@ -4,6 +4,7 @@ Regenerate a zoo model (writes ``networks/zoo/NAME.yaml`` and ``NAME.npz``)::
 
     python -m networks.train --zoo tnn_mlp_digits
     python -m networks.train --zoo all              # every trained zoo model
+    python -m networks.train --zoo fashion          # the Fashion-MNIST ones (``digits``: the digits ones)
 
 Train any network file on a data set::
 
@@ -149,7 +150,7 @@ def train(net: Network, x, y, epochs=60, lr=1e-2, batch=64, seed=0, augment_shif
             net.freeze()
             val = net.accuracy(x_val, y_val, ExactBackend(check=False))
         hist.append((ep + 1, float(np.mean(losses)), correct / n, val))
-        if log and (val is not None or ep == 0):
+        if log and (val is not None or ep == 0 or epochs <= 5):       # short schedules: every epoch
             log(f"epoch {ep + 1:3d}/{epochs}  loss {np.mean(losses):.4f}  train acc {correct / n:.4f}"
                 + (f"  test acc {val:.4f}" if val is not None else "") + f"  ({time.time() - t0:.0f} s)")
     recalibrate_batchnorm(net, x)
@@ -164,7 +165,13 @@ def _zoo_dir():
     return Path(__file__).resolve().parent / "zoo"
 
 
-def train_zoo(name, out_dir=None, epochs=None, seed=None, log=print):
+#: the recorded train accuracy is measured on at most this many training images (the first ones)
+TRAIN_ACCURACY_SAMPLES = 10000
+#: the trainer reports test accuracy during training only for test sets up to this size
+VAL_DURING_TRAINING_MAX = 5000
+
+
+def train_zoo(name, out_dir=None, epochs=None, seed=None, log=print, root=None):
     from . import zoo
     r = zoo.recipe(name)
     cfg = dict(r["train"])
@@ -173,19 +180,24 @@ def train_zoo(name, out_dir=None, epochs=None, seed=None, log=print):
     if seed is not None:
         cfg["seed"] = int(seed)
     net = zoo.build(name)
-    xtr, ytr = datasets.load(r["dataset"], split="train")
-    xte, yte = datasets.load(r["dataset"], split="test")
+    xtr, ytr = datasets.load(r["dataset"], split="train", root=root)
+    xte, yte = datasets.load(r["dataset"], split="test", root=root)
     t0 = time.time()
     log(f"training {name} on {r['dataset']} ({len(ytr)} train / {len(yte)} test), {cfg}")
-    train(net, xtr, ytr, x_val=xte, y_val=yte, log=log, **cfg)
+    # the in-training test evaluation (before the final BN statistics) only where it is cheap
+    small = len(yte) <= VAL_DURING_TRAINING_MAX
+    train(net, xtr, ytr, x_val=xte if small else None, y_val=yte if small else None, log=log, **cfg)
     secs = time.time() - t0
     acc = net.accuracy(xte, yte, ExactBackend())
-    tr_acc = net.accuracy(xtr, ytr, ExactBackend())
+    n_tr = min(len(ytr), TRAIN_ACCURACY_SAMPLES)
+    tr_acc = net.accuracy(xtr[:n_tr], ytr[:n_tr], ExactBackend())
     cmd = f"python -m networks.train --zoo {name}"
     if epochs is not None or seed is not None:
         cmd += (f" --epochs {cfg['epochs']}" if epochs is not None else "") + (f" --seed {cfg['seed']}" if seed is not None else "")
     net.meta = {"test_accuracy": round(acc, 6), "train_accuracy": round(tr_acc, 6),
                 "dataset_split": f"{r['dataset']} test split ({len(yte)} images), exact backend",
+                **({"train_accuracy_on": f"first {n_tr} of the {len(ytr)} training images"}
+                   if n_tr < len(ytr) else {}),
                 "regenerate": cmd, "training": {k: v for k, v in cfg.items()}}
     out_dir = Path(out_dir) if out_dir else _zoo_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -197,7 +209,7 @@ def train_zoo(name, out_dir=None, epochs=None, seed=None, log=print):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m networks.train", description=__doc__.split("\n")[0])
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--zoo", help="zoo model to (re)train, or 'all'")
+    g.add_argument("--zoo", help="zoo model to (re)train, or 'all', 'digits', 'fashion'")
     g.add_argument("--network", help="network file (YAML) to train")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--epochs", type=int)
@@ -211,11 +223,15 @@ def main(argv=None):
     try:
         if a.zoo:
             from . import zoo
-            names = zoo.trained() if a.zoo == "all" else [a.zoo]
+            groups = {"all": zoo.trained(), "digits": [n for n in zoo.trained() if n.endswith("_digits")],
+                      "fashion": [n for n in zoo.trained() if n.endswith("_fashion")]}
+            names = groups.get(a.zoo, [a.zoo])
             for n in names:
-                train_zoo(n, a.out, a.epochs, a.seed)
+                train_zoo(n, a.out, a.epochs, a.seed, root=a.root)
         else:
-            net = load_network(a.network, weights=False)
+            # with its weights when the file names them: fixed constants of an imported graph
+            # (input scaling, quantizer scales) survive init; everything trainable is re-initialized
+            net = load_network(a.network)
             xtr, ytr = datasets.load(a.dataset, "train", root=a.root)
             xte, yte = datasets.load(a.dataset, "test", root=a.root)
             train(net, xtr, ytr, epochs=a.epochs or 60, lr=a.lr, batch=a.batch, seed=a.seed or 0,

@@ -1,4 +1,4 @@
-"""The ``imcsim`` command line: run, validate, plot, report, list, info, bench.
+"""The ``imcsim`` command line: run, validate, plot, report, list, info, import, bench.
 
 Exit status: 0 done, 2 bad input (one line on stderr naming the file, the key and what
 was expected), 1 an internal error (a bug: the traceback with IMCSIM_DEBUG=1), 130 interrupted (points already computed stay on disk).
@@ -24,6 +24,7 @@ examples:
   imcsim report results/quickstart.nc --html quickstart.html
   imcsim list cards
   imcsim info tim_dnn_32nm
+  imcsim import my_bnn.onnx -o nets/        # bring your own QONNX / ONNX network
   imcsim bench
 
 exit status: 0 done, 2 bad input, 1 internal error (IMCSIM_DEBUG=1: traceback),
@@ -101,6 +102,17 @@ Peak TOPS, TOPS/W, TOPS/mm2, area and the energy of one access of a hardware car
 examples:
   imcsim info tim_dnn_32nm
   imcsim info path/to/my_card.yaml
+"""
+
+IMPORT_EPILOG = """\
+Reads a QONNX (Brevitas, FINN, qonnx) or standard ONNX (QDQ, Sign-based) model and writes
+OUTDIR/NAME.yaml (imcsim-network/2) and OUTDIR/NAME.npz; a study names the YAML file as
+its network. MatMul/Gemm/Conv layers with quantized weights and quantized inputs become
+crossbar layers, the rest runs digitally. Needs the onnx package: pip install 'imcsim[onnx]'.
+
+examples:
+  imcsim import TFC_2W2A.onnx -o nets/
+  imcsim import model.onnx -o nets/ --name my_bnn
 """
 
 BENCH_EPILOG = """\
@@ -196,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     inf.add_argument("card", metavar="CARD", help="card name or path to a card YAML file")
     inf.add_argument("--json", action="store_true",
                      help="print the card's figures against its paper's as JSON")
+
+    im = sub.add_parser("import", help="import a QONNX / ONNX model as a network file",
+                        formatter_class=fmt, epilog=IMPORT_EPILOG,
+                        description="Import a quantized ONNX model (QONNX or QDQ) as an imcsim network.")
+    im.add_argument("model", metavar="MODEL.onnx", help="ONNX model file")
+    im.add_argument("-o", "--out", metavar="DIR", default=".", help="output directory (default: .)")
+    im.add_argument("--name", help="network name and file stem (default: the model's file stem)")
 
     b = sub.add_parser("bench", help="performance benchmarks", formatter_class=fmt,
                        epilog=BENCH_EPILOG, add_help=False,
@@ -350,6 +369,18 @@ def _cmd_info(a) -> int:
     return EXIT_OK
 
 
+def _cmd_import(a) -> int:
+    from networks.onnx_import import import_onnx
+
+    net, path = import_onnx(a.model, a.out, name=a.name)
+    q = net.quantized_layers()
+    print(f"wrote {path} and {path.with_suffix('.npz')}: {len(net.nodes)} nodes, {len(q)} crossbar "
+          f"layer(s) ({', '.join(f'{l.name} {l.encoding} x {l.weight_kind}' for l in q) or 'none'})")
+    for layer, why in net.meta.get("import", {}).get("digital", {}).items():
+        print(f"  digital: {layer}: {why}")
+    return EXIT_OK
+
+
 def _cmd_bench(a) -> int:
     from imcsim.cli import bench
 
@@ -362,8 +393,20 @@ def _one_line(exc) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None,
+                  _default=__import__("warnings").showwarning):
+    """ADC range warnings as one plain line on stderr (``imcsim: warning: ...``)."""
+    if category.__name__ == "AdcRangeWarning":
+        print(f"imcsim: warning: {message}", file=sys.stderr if file is None else file)
+    else:
+        _default(message, category, filename, lineno, file, line)
+
+
 def main(argv=None) -> int:
     """Entry point of the ``imcsim`` console script; returns the exit status."""
+    import warnings
+
+    warnings.showwarning = _show_warning
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if argv[:1] == ["bench"]:  # everything after `bench` belongs to the benchmark
@@ -376,7 +419,8 @@ def main(argv=None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     verbs = {"run": _cmd_run, "validate": _cmd_validate, "plot": _cmd_plot,
-             "list": _cmd_list, "info": _cmd_info, "bench": _cmd_bench, "report": _cmd_report}
+             "list": _cmd_list, "info": _cmd_info, "import": _cmd_import, "bench": _cmd_bench,
+             "report": _cmd_report}
     try:
         return verbs[a.verb](a)
     except BrokenPipeError:  # `imcsim list | head -1`: the reader left; stop quietly

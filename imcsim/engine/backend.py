@@ -179,6 +179,10 @@ class ImcBackend:
         Also compute the exact product of every call, for ``error_sums``.
     chunk_bytes : int
         Working memory per batch chunk [byte]; the batch streams through in chunks.
+    full_scales : dict or None
+        Calibration hook (``adc.range: calibrated``): ``{layer name: full-scale count}``
+        computed elsewhere (``imcsim.simulation`` calibrates on a training sample). A layer
+        found here takes its full scale from it instead of from its first call.
     shortcuts : bool
         Use the exact short cuts: identity conversion for ideal devices, popcount group sums
         without variation, skipping noise draws that cannot change a code. They change no
@@ -190,11 +194,13 @@ class ImcBackend:
     """
 
     def __init__(self, hardware, seed=0, *, track_error: bool = True, chunk_bytes: int = 32 << 20,
-                 shortcuts: bool = True, calibration_vectors: int = CALIBRATION_VECTORS):
+                 shortcuts: bool = True, calibration_vectors: int = CALIBRATION_VECTORS,
+                 full_scales: dict | None = None):
         self.shortcuts = bool(shortcuts)
         if int(calibration_vectors) < 1:
             raise InputError(f"calibration_vectors: expected an integer >= 1, got {calibration_vectors!r}")
         self.calibration_vectors = int(calibration_vectors)
+        self.full_scales = dict(full_scales or {})
         import device_models as dm
 
         self.card = dm.load_card(hardware)   # a Card, a card name or a path
@@ -314,7 +320,9 @@ class ImcBackend:
         # ADC grids: full scale per row group (range full: the rows present in the group)
         gsize = (m.groups[:, 1] - m.groups[:, 0]).astype(np.int64)
         lmax = int(gsize.max())
-        if ph.adc_range == "calibrated":
+        if ph.adc_range == "calibrated" and name in self.full_scales:   # calibration hook
+            scales = np.full(gsize.shape, float(self.full_scales[name]))
+        elif ph.adc_range == "calibrated":
             scales = np.full(gsize.shape, self._calibrate(w_cols, enc, m, x))
         elif ph.adc_range == "clip":
             scales = np.full(gsize.shape, float(self.card["adc.clip_count"]))

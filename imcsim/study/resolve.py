@@ -124,8 +124,10 @@ def _one_line(exc) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _dataset_cached(name: str, split: str, limit):
-    return _networks().datasets.load(name, split=split, limit=limit)
+def _dataset_cached(name: str, split: str, limit, root=None, path=None, x=None, y=None):
+    if path is not None:     # the user's arrays: dataset: {path, x, y}
+        return _networks().datasets.load_arrays(path, x or "x", y or "y", limit)
+    return _networks().datasets.load(name, split=split, limit=limit, root=root)
 
 
 # --------------------------------------------------------------------------- computing

@@ -46,12 +46,19 @@ def compute_point(spec: dict):
     if not net.has_weights:  # a workload-only network: cost from layer shapes, no accuracy
         return _estimate_point(spec, net)
     ds = spec["dataset"]
-    x, y = _dataset_cached(ds["name"], ds["split"], ds["limit"])
+    extra = {k: ds[k] for k in ("root", "path", "x", "y") if ds.get(k) is not None}
+    x, y = _dataset_cached(ds["name"], ds["split"], ds["limit"], **extra)
     card = _card_cached(spec["hardware"])
     if spec["overrides"]:
         card = card.replace(**spec["overrides"])
-    result = simulate(net, card, x, y, trials=spec["trials"],
-                      seed=point_seed(spec["seed"], spec["index"]))
+    # adc.range: calibrated calibrates on the training data of the study's data set
+    cal = {"calibration": ds} if card["adc.range"] == "calibrated" else {}
+    import warnings
+
+    with warnings.catch_warnings():   # validate_study already warned, once per ADC configuration
+        warnings.filterwarnings("ignore", category=UserWarning, message=".*ADC converts")
+        result = simulate(net, card, x, y, trials=spec["trials"],
+                          seed=point_seed(spec["seed"], spec["index"]), **cal)
     result.attrs["imcsim_point_index"] = int(spec["index"])
     result.attrs["imcsim_study_hash"] = spec["hash"]
     return result

@@ -27,7 +27,10 @@ from imcsim.study.resolve import (
 TOP_KEYS = ("study", "description", "network", "dataset", "hardware", "set", "sweep",
             "trials", "seed", "outputs")
 REQUIRED_KEYS = ("study", "network", "dataset", "hardware")
-DATASET_KEYS = ("name", "split", "limit")
+DATASET_KEYS = ("name", "split", "limit", "root", "path", "x", "y", "calibration_x")
+#: keys of a named data set and of the user's arrays (``dataset: {path: my.npz, x: KEY, y: KEY}``)
+_NAMED_DATASET_KEYS = ("name", "split", "limit", "root")
+_ARRAY_DATASET_KEYS = ("path", "x", "y", "limit", "calibration_x")
 OUTPUT_KEYS = ("dir", "plots", "format", "dpi")
 #: figure formats outputs.format may name
 PLOT_FORMATS = ("png", "pdf", "svg")
@@ -97,6 +100,8 @@ class Study:
     description: str = ""
     base_dir: Path = field(default_factory=Path.cwd)
     lines: dict = field(default_factory=dict, repr=False)
+    #: ADC range warnings found by validate_study (one line each)
+    warnings: list = field(default_factory=list, repr=False)
 
     # ---- helpers
     def error(self, message: str, *keys) -> StudyError:
@@ -318,23 +323,51 @@ def _parse(doc, text, file, base_dir, lines) -> Study:
     if isinstance(ds, str):
         ds = {"name": ds}
     if not isinstance(ds, dict):
-        raise err(f"expected a mapping {{name, split, limit}}, got {_typename(ds)}",
-                  "dataset")
+        raise err(f"expected a mapping {{name, split, limit, root}} or {{path, x, y}}, got "
+                  f"{_typename(ds)}", "dataset")
     for k in ds:
         if k not in DATASET_KEYS:
             raise err(f"unknown key; expected one of {', '.join(DATASET_KEYS)}",
                       "dataset", str(k))
-    if not isinstance(ds.get("name"), str) or not ds.get("name"):
-        raise err(f"expected a dataset name, got {_show(ds.get('name'))}", "dataset", "name")
-    split = ds.get("split", "test")
-    if not isinstance(split, str):
-        raise err(f"expected a split name such as 'test', got {_show(split)}",
-                  "dataset", "split")
     limit = ds.get("limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
                               or limit < 1):
         raise err(f"expected an integer >= 1 or null, got {_show(limit)}", "dataset", "limit")
-    dataset = {"name": ds["name"], "split": split, "limit": limit}
+    if "path" in ds:
+        # the user's own arrays: dataset: {path: my.npz, x: KEY, y: KEY}
+        for k in ds:
+            if k not in _ARRAY_DATASET_KEYS:
+                raise err(f"not allowed with 'path' (the user's arrays take "
+                          f"{', '.join(_ARRAY_DATASET_KEYS)})", "dataset", str(k))
+        for k in ("path", "x", "y", "calibration_x"):
+            if k in ds and (not isinstance(ds[k], str) or not ds[k]):
+                raise err(f"expected {'a file path' if k == 'path' else 'an array name in the file'}, "
+                          f"got {_show(ds[k])}", "dataset", k)
+        p = Path(ds["path"]).expanduser()
+        dataset = {"path": str(p if p.is_absolute() else (Path(base_dir) / p).resolve()),
+                   "x": ds.get("x", "x"), "y": ds.get("y", "y"), "limit": limit}
+        if "calibration_x" in ds:
+            dataset["calibration_x"] = ds["calibration_x"]
+        dataset["name"] = None
+        dataset["split"] = None
+    else:
+        for k in ds:
+            if k not in _NAMED_DATASET_KEYS:
+                raise err(f"only with 'path' (the user's arrays); a named data set takes "
+                          f"{', '.join(_NAMED_DATASET_KEYS)}", "dataset", str(k))
+        if not isinstance(ds.get("name"), str) or not ds.get("name"):
+            raise err(f"expected a dataset name (or path: FILE.npz), got {_show(ds.get('name'))}",
+                      "dataset", "name")
+        split = ds.get("split", "test")
+        if not isinstance(split, str):
+            raise err(f"expected a split name such as 'test', got {_show(split)}",
+                      "dataset", "split")
+        dataset = {"name": ds["name"], "split": split, "limit": limit}
+        if ds.get("root") is not None:
+            if not isinstance(ds["root"], str) or not ds["root"]:
+                raise err(f"expected a directory path, got {_show(ds['root'])}", "dataset", "root")
+            r = Path(ds["root"]).expanduser()
+            dataset["root"] = str(r if r.is_absolute() else (Path(base_dir) / r).resolve())
 
     setv = doc.get("set") or {}
     if not isinstance(setv, dict):

@@ -119,25 +119,89 @@ def _check_output_dir(study: Study, create: bool = False):
                           "writable directory", *keys) from None
 
 
+def _dataset_label(ds: dict) -> str:
+    if ds.get("path"):
+        return f"arrays {ds.get('x', 'x')!r}/{ds.get('y', 'y')!r} of {ds['path']}"
+    return f"dataset {ds['name']!r} split {ds['split']!r}"
+
+
 def _check_dataset(study: Study):
     ds = study.dataset
     try:
-        x, y = _networks().datasets.load(ds["name"], split=ds["split"], limit=1)
+        if ds.get("path"):
+            x, y = _networks().datasets.load_arrays(ds["path"], ds.get("x", "x"), ds.get("y", "y"), limit=1)
+        else:
+            x, y = _networks().datasets.load(ds["name"], split=ds["split"], limit=1, root=ds.get("root"))
     except (*bad_input_types(), OSError) as exc:
         names = list(_networks().datasets.list())
         keys: tuple = ("dataset",)
         hint = ""
-        if names and ds["name"] not in names:
+        if ds.get("path"):
+            msg = _one_line(exc)
+            keys = ("dataset", "path")
+            for k in ("x", "y"):
+                if f"dataset key {k})" in msg:
+                    keys = ("dataset", k)
+        elif names and ds["name"] not in names:
             keys = ("dataset", "name")
             hint = _suggest(ds["name"], names)
         else:
             if ds["split"] not in _networks().datasets.info(ds["name"]).splits:
                 keys = ("dataset", "split")
-        raise study.error(f"cannot load dataset {ds['name']!r} split {ds['split']!r}: "
+            elif ds.get("root"):
+                keys = ("dataset", "root")
+        raise study.error(f"cannot load {_dataset_label(ds)}: "
                           f"{_one_line(exc)}" + (f"; {hint}" if hint else ""),
                           *keys) from None
     if len(x) < 1:
         raise study.error("dataset is empty", "dataset")
+
+
+def _check_calibration(study: Study, cards: list):
+    """``adc.range: calibrated`` has a training sample to calibrate on."""
+    if not any(c["adc.range"] == "calibrated" for c in cards):
+        return
+    ds = study.dataset
+    try:
+        _networks().datasets.calibration_sample(ds, 1)
+    except (*bad_input_types(), OSError) as exc:
+        keys = ("dataset", "calibration_x") if ds.get("path") and ds.get("calibration_x") else ("dataset",)
+        raise study.error(f"adc.range: calibrated calibrates on a training sample, which cannot be "
+                          f"loaded: {_one_line(exc)}", *keys) from None
+
+
+#: card values the ADC range check depends on (points differing only elsewhere share one check)
+_RANGE_KEYS = ("chip.architecture", "cell.kind", "tile.rows", "tile.columns", "tile.rows_per_access",
+               "adc.sensing", "adc.bits", "adc.levels", "adc.signed_format", "adc.range", "adc.clip_count")
+
+
+def range_warnings(study: Study, nets: dict, points_cards: list) -> list[str]:
+    """Per-layer ADC range findings (see :func:`imcsim.simulation.adc_range_check`) for each
+    distinct (network, ADC configuration) of the study, on the first inputs of its data set;
+    each line names the point(s).  ``calibrated`` ranges are set from data and not checked."""
+    from imcsim.simulation import RANGE_CHECK_SAMPLE, adc_range_check
+    from imcsim.study.resolve import _dataset_cached
+
+    ds = study.dataset
+    extra = {k: ds[k] for k in ("root", "path", "x", "y") if ds.get(k) is not None}
+    x, _ = _dataset_cached(ds["name"], ds["split"], ds["limit"], **extra)
+    x = x[:RANGE_CHECK_SAMPLE]
+    seen: dict = {}
+    out = []
+    for p, nw, card in points_cards:
+        if card["adc.range"] == "calibrated" or not nets[nw].has_weights:
+            continue            # calibrated: set from data; a workload-only network: costs only
+        key = (nw,) + tuple(card[k] for k in _RANGE_KEYS)
+        if key in seen:
+            continue
+        seen[key] = True
+        try:
+            found = adc_range_check(nets[nw], card, x)
+        except bad_input_types():
+            continue            # the run reports what cannot be simulated, with its point
+        where = f"point {p.label()}: " if p.label() else ""
+        out += [f"{study.file or 'study'}: {where}network {nw!r} on {card.name}: {m}" for m in found]
+    return out
 
 
 def _check_fits(study: Study, net, net_name: str, card, card_name: str, point: Point):
@@ -168,19 +232,29 @@ def _check_networks_run(study: Study, nets: dict):
         keys = _path_keys(study, "network") if nd else ("network",)
         if not net.has_weights:
             continue  # a workload-only entry: its points are cost estimates from layer shapes
-        shape = tuple(_networks().datasets.info(study.dataset["name"]).shape)
+        ds = study.dataset
+        if ds.get("path"):
+            shape = tuple(_networks().datasets.load_arrays(ds["path"], ds["x"], ds["y"], limit=1)[0].shape[1:])
+        else:
+            shape = tuple(_networks().datasets.info(ds["name"]).shape)
         want = tuple(net.input_shape or shape)
         if int(np.prod(want)) != int(np.prod(shape)):
             raise study.error(
                 f"network {name!r} takes inputs of shape {want}, dataset "
-                f"{study.dataset['name']!r} gives {shape}", "dataset", "name")
+                f"{study.dataset['name'] or study.dataset.get('path')!r} gives {shape}", "dataset",
+                "path" if study.dataset.get("path") else "name")
 
 
-def validate_study(source, *, check_output_dir: bool = True, out_dir=None) -> Study:
+def validate_study(source, *, check_output_dir: bool = True, out_dir=None,
+                   check_range: bool = True) -> Study:
     """Check everything a run would use, without simulating: the schema, the network(s),
     the card(s), every parameter path and every point's values (via ``card.replace``), the
-    dataset and (optionally) that the output directory can be written. Returns the Study;
-    raises StudyError (or the card/network error it wraps) on the first problem."""
+    dataset, the calibration sample of ``adc.range: calibrated`` and (optionally) that the
+    output directory can be written. Returns the Study; raises StudyError (or the
+    card/network error it wraps) on the first problem.  With ``check_range`` it also warns
+    (:class:`imcsim.simulation.AdcRangeWarning`, one per layer and ADC configuration, kept
+    in ``study.warnings``) where a card's ADC range and the counts a layer reaches disagree
+    badly; the lines name the point, the layer, both ranges and the fix."""
     study = load_study(source)
     if out_dir is not None:
         study.outputs["dir"] = str(out_dir)
@@ -216,16 +290,27 @@ def validate_study(source, *, check_output_dir: bool = True, out_dir=None) -> St
             cards[v] = _check_card(study, v, _path_keys(study, "hardware") if hd
                                    else ("hardware",))
     seen = set()
+    points_cards = []
     for p in study.points():
         hw = p.values.get("hardware", study.hardware)
         nw = p.values.get("network", study.network)
         card = _check_overrides(study, cards[hw], p.overrides, hw)
+        points_cards.append((p, nw, card))
         key = (nw, hw, card["cell.kind"], card["adc.sensing"])
         if key not in seen:
             seen.add(key)
             _check_fits(study, nets[nw], nw, card, hw, p)
     _check_dataset(study)
+    _check_calibration(study, [c for _, _, c in points_cards])
     _check_networks_run(study, nets)
+    if check_range:
+        study.warnings = range_warnings(study, nets, points_cards)
+        if study.warnings:
+            import warnings
+
+            from imcsim.simulation import AdcRangeWarning
+            for msg in study.warnings:
+                warnings.warn(msg, AdcRangeWarning, stacklevel=2)
     for kind in study.outputs["plots"]:
         problem = _plot_problem(study, kind)
         if problem:

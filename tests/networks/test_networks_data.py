@@ -27,7 +27,7 @@ def test_digits_split_is_fixed_and_offline():
     np.testing.assert_array_equal(y5, yte[:5])
     inf = datasets.info("digits")
     assert inf.input_encoding == "unsigned4" and inf.offline and inf.splits["test"] == 360
-    assert set(datasets.list()) >= {"digits", "mnist", "fashion_mnist", "cifar10"}
+    assert set(datasets.list()) >= {"digits", "mnist", "fashion_mnist", "kmnist", "cifar10"}
 
 
 def test_shipped_digits_carry_provenance_and_licence():
@@ -60,7 +60,7 @@ def _write_idx(path, arr, code=0x08, compress=False):
 
 
 @pytest.mark.parametrize("compress", [False, True])
-@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "kmnist"])
 def test_idx_loader_parses_real_format(tmp_path, name, compress, monkeypatch):
     rng = np.random.default_rng(0)
     sub = tmp_path / name
@@ -147,3 +147,73 @@ def test_cifar10_batches(tmp_path):
     (d / "data_batch_3.bin").unlink()
     with pytest.raises(FileNotFoundError, match="data_batch_3.bin"):
         datasets.load("cifar10", split="train", root=tmp_path)
+
+
+# ---------------------------------------------------------------------------- system data directories
+@pytest.mark.parametrize("folder", ["fashion-mnist", "fashion_mnist"])
+def test_system_data_dir_found_by_default_with_dash_or_underscore(tmp_path, monkeypatch, folder):
+    """Without root or IMCSIM_DATA the loader looks in the system data directories
+    (Debian's dataset-fashion-mnist: /usr/share/datasets/fashion-mnist)."""
+    monkeypatch.delenv("IMCSIM_DATA", raising=False)
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIRS", (str(tmp_path / "none"), str(tmp_path)))
+    sub = tmp_path / folder
+    sub.mkdir()
+    _write_idx(sub / "t10k-images-idx3-ubyte.gz", np.full((2, 28, 28), 255), compress=True)
+    _write_idx(sub / "t10k-labels-idx1-ubyte.gz", [3, 4], compress=True)
+    x, y = datasets.load("fashion_mnist", split="test")
+    assert x.shape == (2, 1, 28, 28) and x.max() == 1.0 and y.tolist() == [3, 4]
+    assert datasets.find_root("fashion_mnist") == sub and datasets.available("fashion_mnist")
+    assert not datasets.available("kmnist")
+    with pytest.raises(DatasetError, match=r"'kmnist' is not shipped.*root=DIRECTORY"):
+        datasets.load("kmnist")
+    with pytest.raises(DatasetError, match="train-images-idx3-ubyte"):    # the train split is absent
+        datasets.load("fashion_mnist", split="train")
+
+
+def test_real_fashion_mnist_when_installed():
+    """The real set (Debian package dataset-fashion-mnist; .ci/run installs it)."""
+    if not datasets.available("fashion_mnist"):
+        pytest.skip("Fashion-MNIST not installed (apt-get install dataset-fashion-mnist, or set IMCSIM_DATA)")
+    x, y = datasets.load("fashion_mnist", split="test")
+    assert x.shape == (10000, 1, 28, 28) and x.dtype == np.float32
+    assert 0.0 <= x.min() and x.max() == 1.0
+    assert np.bincount(y).tolist() == [1000] * 10
+    xt, yt = datasets.load("fashion_mnist", split="train", limit=100)
+    assert xt.shape == (100, 1, 28, 28) and yt.max() <= 9
+    np.testing.assert_array_equal(datasets.calibration_sample({"name": "fashion_mnist"}, 100), xt)
+
+
+# ---------------------------------------------------------------------------- the user's arrays
+def test_user_npz_arrays_and_errors_name_the_file(tmp_path):
+    rng = np.random.default_rng(0)
+    p = tmp_path / "mine.npz"
+    x = rng.uniform(0, 1, (5, 1, 8, 8))
+    np.savez(p, images=x, labels=np.array([0, 1, 2, 3, 9]), cal=x[:2])
+    xa, ya = datasets.load_arrays(p, x="images", y="labels")
+    assert xa.dtype == np.float32 and ya.dtype == np.int64 and xa.shape == (5, 1, 8, 8)
+    np.testing.assert_allclose(xa, x, rtol=1e-6)
+    assert datasets.load_arrays(p, "images", "labels", limit=2)[1].tolist() == [0, 1]
+    spec = {"path": str(p), "x": "images", "y": "labels", "limit": 3}
+    assert len(datasets.load_spec(spec)[0]) == 3
+    assert datasets.calibration_sample(dict(spec, calibration_x="cal"), 10).shape == (2, 1, 8, 8)
+    with pytest.raises(DatasetError, match=r"mine.npz.*calibration_x"):
+        datasets.calibration_sample(spec, 10)
+    with pytest.raises(DatasetError, match=r"mine.npz: no array 'x' \(dataset key x\).*images, labels, cal"):
+        datasets.load_arrays(p)
+    with pytest.raises(FileNotFoundError, match="nope.npz"):
+        datasets.load_arrays(tmp_path / "nope.npz")
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(DatasetError, match="junk.npz: not a readable .npz"):
+        datasets.load_arrays(tmp_path / "junk.npz")
+    np.savez(tmp_path / "obj.npz", x=np.array([{"a": 1}] * 2, dtype=object), y=np.array([0, 1]))
+    with pytest.raises(DatasetError, match=r"obj.npz: array 'x' cannot be loaded without pickle"):
+        datasets.load_arrays(tmp_path / "obj.npz")
+    np.savez(tmp_path / "bad.npz", x=x, y=np.array([0, 1]))
+    with pytest.raises(DatasetError, match=r"bad.npz: 2 labels in 'y' but 5 samples in 'x'"):
+        datasets.load_arrays(tmp_path / "bad.npz")
+    np.savez(tmp_path / "frac.npz", x=x, y=np.array([0, 1, 2, 3, 0.5]))
+    with pytest.raises(DatasetError, match="frac.npz.*integer labels"):
+        datasets.load_arrays(tmp_path / "frac.npz")
+    np.savez(tmp_path / "neg.npz", x=x, y=np.array([0, 1, 2, 3, -1]))
+    with pytest.raises(DatasetError, match="neg.npz.*>= 0"):
+        datasets.load_arrays(tmp_path / "neg.npz")
