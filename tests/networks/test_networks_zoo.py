@@ -356,3 +356,12 @@ def test_training_a_loaded_network_thaws_it():
     fresh = train(zoo.build("tnn_mlp_digits"), x, y, epochs=1, lr=1e-3, batch=64, seed=0,
                   log=None)
     assert thawed[0][2] > 0.95 and thawed[0][1] < fresh[0][1]
+
+
+def test_train_help_describes_every_option():
+    from networks.train import build_parser
+
+    actions = [a for a in build_parser()._actions if a.option_strings]
+    assert len(actions) >= 10
+    undocumented = [a.option_strings[0] for a in actions if not (a.help or "").strip()]
+    assert undocumented == []
