@@ -14,22 +14,13 @@ import xarray as xr
 import yaml
 
 from imcsim import cli
+from study_fixtures import tiny_study
 from imcsim import study as st
 
 REPO = Path(__file__).resolve().parents[2]
 
-TINY = {
-    "study": "tiny",
-    "network": "tnn_mlp_digits",
-    "dataset": {"name": "digits", "split": "test", "limit": 24},
-    "hardware": "tim_dnn_32nm",
-    "sweep": {"adc.bits": [3, 4], "cell.mismatch_sigma": [0.0, 0.1]},
-    "trials": 2,
-    "seed": 11,
-    "outputs": {"dir": "out", "plots": ["pareto", "energy_breakdown", "accuracy_heatmap",
-                                        "accuracy_vs_param"]},
-}
-
+TINY = tiny_study(outputs={"dir": "out", "plots": ["pareto", "energy_breakdown", "accuracy_heatmap",
+                                                  "accuracy_vs_param"]})
 
 def write_study(tmp_path, doc=None, name="tiny.yaml", **kw):
     doc = dict(TINY if doc is None else doc)

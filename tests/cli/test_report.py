@@ -12,18 +12,10 @@ import pytest
 import yaml
 
 from imcsim.cli.main import main
+from study_fixtures import tiny_study
 
-TINY = {
-    "study": "tiny_report",
-    "network": "tnn_mlp_digits",
-    "dataset": {"name": "digits", "split": "test", "limit": 24},
-    "hardware": "tim_dnn_32nm",
-    "sweep": {"adc.bits": [3, 4], "cell.mismatch_sigma": [0.0, 0.1]},
-    "trials": 2,
-    "seed": 11,
-    "outputs": {"dir": "out", "plots": ["pareto"], "format": "svg", "dpi": 100},
-}
-
+TINY = tiny_study(study="tiny_report",
+                  outputs={"dir": "out", "plots": ["pareto"], "format": "svg", "dpi": 100})
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory):

@@ -16,6 +16,7 @@ from hypothesis import given, settings, strategies as hs
 from imcsim import study as st
 from imcsim.study.progress import Progress
 from imcsim.study import StudyError, load_study, validate_study, run_study
+from study_fixtures import tiny_study
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,16 +42,8 @@ def counted(monkeypatch):
 
 
 def study_doc(tmp_path, **kw):
-    doc = {
-        "study": "tiny",
-        "network": "tnn_mlp_digits",
-        "dataset": {"name": "digits", "split": "test", "limit": 8},
-        "hardware": "tim_dnn_32nm",
-        "sweep": {"adc.bits": [3, 4], "cell.mismatch_sigma": [0.0, 0.1]},
-        "trials": 2,
-        "seed": 7,
-        "outputs": {"dir": str(tmp_path / "out"), "plots": []},
-    }
+    doc = tiny_study(dataset={"name": "digits", "split": "test", "limit": 8}, seed=7,
+                     outputs={"dir": str(tmp_path / "out"), "plots": []})
     doc.update(kw)
     return doc
 
