@@ -37,8 +37,8 @@ _LAZY = {
 }
 
 
-#: sub-packages reachable as attributes right after ``import imcsim`` (imcsim.results...)
-_SUBPACKAGES = ("results", "study", "costs", "engine", "plot")
+#: sub-packages reachable as attributes right after ``import imcsim`` (imcsim.report...)
+_SUBPACKAGES = ("report", "study", "costs", "engine", "plot")
 
 
 def __getattr__(name):

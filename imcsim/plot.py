@@ -3,7 +3,7 @@
 Kinds (:data:`KINDS`):
 
 - ``pareto``: energy per inference vs accuracy over the *design* points of the sweep (each
-  swept parameter has a role, :func:`imcsim.results.labels.parameter_role`: design knob,
+  swept parameter has a role, :func:`imcsim.report.labels.parameter_role`: design knob,
   or operating/variation condition such as mismatch, noise, faults, offsets). Accuracy is
   taken over the conditions and trials: the mean, and the worst case over the conditions,
   each with its own front. A sweep with no design dimension has no front;
@@ -50,7 +50,7 @@ FORMATS = ("png", "pdf", "svg")
 DEFAULT_DPI = 300
 
 from imcsim.errors import PlotDoesNotFit, PlotError  # noqa: E402
-from imcsim.results.labels import format_value as _fmt  # noqa: E402
+from imcsim.report.labels import format_value as _fmt  # noqa: E402
 
 #: paper sizes [in]: one column, two columns
 COLUMN_IN, PAGE_IN = 3.5, 7.16
@@ -65,19 +65,19 @@ _RC = {"font.size": FONT_PT, "axes.titlesize": FONT_PT, "axes.labelsize": FONT_P
 
 # xarray loads on first use: the CLI's parser and `imcsim validate` read KINDS only
 def sweep_dims(ds) -> list[str]:
-    from imcsim.results.dataset import sweep_dims
+    from imcsim.report.dataset import sweep_dims
 
     return sweep_dims(ds)
 
 
 def front_mask(energy, accuracy):
-    from imcsim.results.pareto import front_mask
+    from imcsim.report.pareto import front_mask
 
     return front_mask(energy, accuracy)
 
 
 def _labels():
-    from imcsim.results import labels
+    from imcsim.report import labels
 
     return labels
 
@@ -93,7 +93,7 @@ def _plt():
 
 def open_result(path):
     """Load a result dataset written by ``imcsim run``."""
-    from imcsim.results.netcdf import read_netcdf
+    from imcsim.report.netcdf import read_netcdf
 
     try:
         return read_netcdf(path)
@@ -150,15 +150,15 @@ def _is_condition(ds, d) -> bool:
 
 
 def design_dims(ds) -> list[str]:
-    """Sweep dimensions that are design choices (:func:`imcsim.results.pareto.design_dims`)."""
-    from imcsim.results.pareto import design_dims
+    """Sweep dimensions that are design choices (:func:`imcsim.report.pareto.design_dims`)."""
+    from imcsim.report.pareto import design_dims
 
     return design_dims(ds)
 
 
 def condition_dims(ds) -> list[str]:
     """Sweep dimensions that are operating or variation conditions."""
-    from imcsim.results.pareto import condition_dims
+    from imcsim.report.pareto import condition_dims
 
     return condition_dims(ds)
 

@@ -115,8 +115,8 @@ def _rms(sums) -> float:
 
 # --------------------------------------------------------------------------- count statistics
 def _require_network(network):
-    from imcsim import results
-    return results.require_network(network)
+    from imcsim import report
+    return report.require_network(network)
 
 
 class _Recorder:
@@ -325,13 +325,13 @@ def simulate(network, hardware, x, y=None, trials: int = 1, seed=0, batch: int |
     Returns
     -------
     xarray.Dataset with dims ``trial``, ``layer``, ``component``, ``area_component`` (see
-    :mod:`imcsim.results.dataset`): accuracy and ``mac_error_rms`` per trial, energy per layer and
+    :mod:`imcsim.report.dataset`): accuracy and ``mac_error_rms`` per trial, energy per layer and
     component [pJ per inference], latency [ns per inference], throughput, TOPS, TOPS/W,
     TOPS/mm2, area. Energy and latency come from the mean event counts over the trials.
     """
     import device_models as dm
     from imcsim import costs as energy
-    from imcsim import results as report
+    from imcsim import report
     from imcsim.engine.backend import ImcBackend
 
     from imcsim.errors import InputError

@@ -12,11 +12,11 @@ REPO = Path(__file__).resolve().parents[1]
 FORBIDDEN = {
     "device_models": ("imcsim", "networks"),
     "networks": ("imcsim", "device_models"),
-    "imcsim.engine": ("imcsim.costs", "imcsim.results", "imcsim.study", "imcsim.cli",
+    "imcsim.engine": ("imcsim.costs", "imcsim.report", "imcsim.study", "imcsim.cli",
                       "imcsim.plot", "imcsim.simulation"),
-    "imcsim.costs": ("imcsim.study", "imcsim.cli", "imcsim.results", "imcsim.plot",
+    "imcsim.costs": ("imcsim.study", "imcsim.cli", "imcsim.report", "imcsim.plot",
                      "imcsim.simulation", "networks.zoo", "networks.quant"),
-    "imcsim.results": ("imcsim.study", "imcsim.cli", "imcsim.plot", "imcsim.simulation",
+    "imcsim.report": ("imcsim.study", "imcsim.cli", "imcsim.plot", "imcsim.simulation",
                        "networks.zoo"),
     "imcsim.plot": ("imcsim.study", "imcsim.cli", "imcsim.simulation"),
     "imcsim.simulation": ("imcsim.study", "imcsim.cli", "networks.zoo"),
@@ -81,8 +81,8 @@ def test_the_layer_rule_holds():
 def test_the_rule_catches_a_violation(tmp_path, monkeypatch):
     """The scanner sees absolute, relative and `from X import module` imports."""
     src = tmp_path / "m.py"
-    src.write_text("import imcsim.study\nfrom ..results import summary\nfrom imcsim import cli\n")
+    src.write_text("import imcsim.study\nfrom ..report import summary\nfrom imcsim import cli\n")
     got = list(imports("imcsim.engine.m", src))
     assert (1, "imcsim.study") in got
-    assert (2, "imcsim.results.summary") in got
+    assert (2, "imcsim.report.summary") in got
     assert (3, "imcsim.cli") in got

@@ -89,7 +89,7 @@ def test_energy_breakdown_select(tmp_path):
 
 
 def test_front_mask_and_its_nan_rule():
-    from imcsim.results import front_mask
+    from imcsim.report import front_mask
 
     e = [1.0, 2.0, 3.0, 2.5]
     a = [0.5, 0.8, 0.9, 0.7]
@@ -106,7 +106,7 @@ def _figure():
 
 
 def test_pareto_is_over_design_points_with_accuracy_over_the_conditions():
-    from imcsim.results import front_mask
+    from imcsim.report import front_mask
 
     ds = result({"adc.bits": [2, 3, 4], "cell.mismatch_sigma": [0.0, 0.1]})
     fig = _figure()
@@ -140,7 +140,7 @@ def test_pareto_refuses_a_sweep_of_conditions_only(tmp_path):
 
 def test_parameter_roles_name_real_parameter_paths():
     from device_models import SCHEMA
-    from imcsim.results.labels import CONDITIONS, parameter_role
+    from imcsim.report.labels import CONDITIONS, parameter_role
 
     assert set(CONDITIONS) <= set(SCHEMA)
     assert parameter_role("cell.mismatch_sigma") != "design"
@@ -273,9 +273,9 @@ def simulated_points():
 
 @pytest.mark.parametrize("kind", ["pareto", "accuracy_vs_param", "accuracy_heatmap"])
 def test_results_of_simulate_and_stack_plot(tmp_path, simulated_points, kind):
-    """A result of imcsim.simulate / results.stack (no study attrs) has area_component,
+    """A result of imcsim.simulate / report.stack (no study attrs) has area_component,
     which is not a swept parameter."""
-    from imcsim.results import stack, sweep_dims
+    from imcsim.report import stack, sweep_dims
 
     pts = simulated_points
     assert sweep_dims(pts[0][1]) == []

@@ -263,7 +263,7 @@ def _open_result(path):
     """The result dataset of ``imcsim plot``, or a one-line PlotError (exit 2) for a
     missing, non-netCDF, truncated or corrupt file, and for a single point's file."""
     from imcsim.errors import PlotError
-    from imcsim.results.netcdf import read_netcdf
+    from imcsim.report.netcdf import read_netcdf
 
     expected = "expected a .nc result file written by `imcsim run`"
     if not os.path.isfile(path):
@@ -366,7 +366,7 @@ def _cmd_list(a) -> int:
 
 def _cmd_report(a) -> int:
     from imcsim import plot
-    from imcsim.results import report
+    from imcsim.report import tables as report
 
     if not os.path.isfile(a.result):
         raise plot.PlotError(f"{a.result}: no such result file; expected a .nc file "

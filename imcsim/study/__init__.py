@@ -30,7 +30,7 @@ then assembles ``<outputs.dir>/<study>.nc``.
 from __future__ import annotations
 
 from imcsim.errors import StudyError
-from imcsim.results.summary import summary_table
+from imcsim.report.summary import summary_table
 
 from .resolve import list_studies, resolve_study_path, studies_dir
 from .runner import assemble, compute_point, point_seed, run_study

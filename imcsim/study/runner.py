@@ -13,7 +13,7 @@ import numpy as np
 
 from imcsim import __version__
 from imcsim.errors import StudyError, bad_input_types
-from imcsim.results.summary import summary_table
+from imcsim.report.summary import summary_table
 from imcsim.study.progress import Progress
 from imcsim.study.resolve import (
     _card_cached,
@@ -109,9 +109,9 @@ def _compute_point_task(spec: dict):
 
 
 def _estimate_point(spec: dict, net):
-    """The cost-only point of a workload-only network (``results.estimate_dataset``: events
+    """The cost-only point of a workload-only network (``report.estimate_dataset``: events
     from the layer shapes at the peak rule's data densities; accuracy NaN)."""
-    from imcsim.results.dataset import estimate_dataset
+    from imcsim.report.dataset import estimate_dataset
 
     card = _card_cached(spec["hardware"])
     if spec["overrides"]:
@@ -481,8 +481,8 @@ def _stack(study: Study, point_ds: list):
     """Stack per-point datasets into one with a dimension per sweep dimension (report's
     ``stack``); members of zip groups other than the one naming the dimension become
     extra coordinates along it."""
-    from imcsim import results as report
-    from imcsim.results.dataset import _coord_values
+    from imcsim import report
+    from imcsim.report.dataset import _coord_values
 
     dims = study.dims
     labels = {d.name: d.labels() for d in dims}

@@ -19,7 +19,7 @@ import yaml
 from device_models import safe_yaml
 from imcsim.errors import StudyError, bad_input_types
 from imcsim.plot import KINDS as PLOT_KINDS  # the plot kinds outputs.plots may name
-from imcsim.results.labels import format_value as _fmt
+from imcsim.report.labels import format_value as _fmt
 from imcsim.simulation import MAX_TRIALS
 from imcsim.study.resolve import (
     _card_cached,
@@ -56,7 +56,7 @@ MAX_POINTS = 100_000
 def _reserved_names() -> frozenset:
     """Names a sweep dimension may not take: the result's own dimensions, coordinates and
     variables (a dimension named ``trial`` could never be assembled)."""
-    from imcsim.results.dataset import COORDS, POINT_DIMS, VARIABLES
+    from imcsim.report.dataset import COORDS, POINT_DIMS, VARIABLES
 
     return frozenset(POINT_DIMS) | frozenset(COORDS) | frozenset(VARIABLES)
 

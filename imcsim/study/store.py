@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from imcsim.results.netcdf import read_netcdf, write_netcdf
+from imcsim.report.netcdf import read_netcdf, write_netcdf
 from imcsim.study.schema import Study
 
 POINT_FILE = "point-{:05d}.nc"

@@ -313,7 +313,7 @@ def test_area_breakdown_sums_to_the_chip_area():
 
 def test_workload_only_zoo_network_estimate():
     import networks
-    from imcsim import results as report
+    from imcsim import report
 
     net = networks.zoo.load("alexnet")
     assert not net.has_weights

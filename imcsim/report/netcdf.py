@@ -7,7 +7,7 @@ import tempfile
 
 import xarray as xr
 
-from imcsim.results.dataset import _attr_value
+from imcsim.report.dataset import _attr_value
 
 # --------------------------------------------------------------------------------------
 # netCDF

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from imcsim.results.dataset import sweep_dims
-from imcsim.results.labels import format_value as _fmt
+from imcsim.report.dataset import sweep_dims
+from imcsim.report.labels import format_value as _fmt
 
 __all__ = ["point_table", "layer_table", "format_table", "tables_text", "html_report",
            "write_html"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import math
 import numpy as np
-from imcsim.results.dataset import sweep_dims
-from imcsim.results.labels import format_value as _fmt
+from imcsim.report.dataset import sweep_dims
+from imcsim.report.labels import format_value as _fmt
 
 # --------------------------------------------------------------------------- summary
 def summary_table(ds, max_rows: int | None = 200) -> str:

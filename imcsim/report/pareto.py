@@ -38,9 +38,9 @@ def _paths(ds, d) -> list[str]:
 
 def design_dims(ds: xr.Dataset) -> list[str]:
     """Sweep dimensions that are design choices (a zip group with one design member is
-    one), in study order (:func:`imcsim.results.labels.parameter_role`)."""
-    from imcsim.results.dataset import sweep_dims
-    from imcsim.results.labels import is_condition
+    one), in study order (:func:`imcsim.report.labels.parameter_role`)."""
+    from imcsim.report.dataset import sweep_dims
+    from imcsim.report.labels import is_condition
 
     return [d for d in sweep_dims(ds) if not is_condition(_paths(ds, d))]
 
@@ -48,7 +48,7 @@ def design_dims(ds: xr.Dataset) -> list[str]:
 def condition_dims(ds: xr.Dataset) -> list[str]:
     """Sweep dimensions that are operating or variation conditions (mismatch, noise,
     faults, offsets, supply)."""
-    from imcsim.results.dataset import sweep_dims
+    from imcsim.report.dataset import sweep_dims
 
     design = design_dims(ds)
     return [d for d in sweep_dims(ds) if d not in design]

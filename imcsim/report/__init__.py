@@ -1,7 +1,7 @@
 """Results: the dataset schema (xarray, units on every variable), netCDF files, the Pareto
 front and the summary table.
 
-The names below load on first use (xarray is not imported by ``import imcsim.results``).
+The names below load on first use (xarray is not imported by ``import imcsim.report``).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ _NAMES = {
     "pareto": ("front_mask", "pareto_mask", "pareto_front", "design_dims", "condition_dims"),
     "summary": ("summary_table",),
     "labels": ("format_value", "parameter_role"),
-    "report": ("point_table", "layer_table", "format_table", "tables_text", "html_report",
+    "tables": ("point_table", "layer_table", "format_table", "tables_text", "html_report",
                "write_html"),
 }
 _WHERE = {name: mod for mod, names in _NAMES.items() for name in names}

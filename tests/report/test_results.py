@@ -7,7 +7,7 @@ import xarray as xr
 
 import device_models as dm
 from imcsim import costs as energy
-from imcsim import results as report
+from imcsim import report
 
 TIM = dm.load_card("tim_dnn_32nm")
 
