@@ -441,6 +441,39 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                         hit = (d * d <= k2 * (Z_CENTRAL * Z_CENTRAL)) | (tail & (d * d <= k2 * (Z_MAX * Z_MAX)))
                         flag[j] = hit
                         need += hit
+            elif conv.mode == CONV_AFFINE and conv.sat_kind == SAT_NONE:
+                # differential, affine, no saturation: BL - BLB converted once; the same
+                # arithmetic as the generic branch below (float64 difference, code values
+                # from the grid), written out so that the flag pass vectorizes
+                gr = conv.gain[t, 0]
+                orr = conv.aff_o[t, q, 0]
+                inv = conv.inv[q]
+                top = float(conv.top)
+                sc2 = noise.sigma_cell * noise.sigma_cell
+                sf2 = noise.sigma_floor * noise.sigma_floor
+                h0 = ctr0 >> 1
+                base = h0 >> 3
+                off = h0 - 8 * base
+                if noisy:
+                    sk = _selector_key(noise.key_cell, 0)
+                    for w in range(((h0 + n - 1) >> 3) - base + 1):
+                        selw[w] = splitmix64(sk, np.uint64(base + w))
+                selb = selw.view(np.uint8)
+                for j in range(n):
+                    a = float(row[j])
+                    b = float(row[n + j])
+                    sv = (gr[j] * (a - b) + orr[j]) * inv
+                    c = np.rint(sv)
+                    d = max(0.5 - abs(sv - c), 0.5 - sv, sv - top + 0.5)
+                    c = min(max(c, 0.0), top)
+                    accv[j] += scale * vals[int(c)]
+                    if noisy:
+                        gi = gr[j] * inv
+                        k2 = gi * gi * (sc2 * (max(a, 0.0) + max(b, 0.0)) + sf2)
+                        tail = selb[off + j] == 0
+                        hit = (d * d <= k2 * (Z_CENTRAL * Z_CENTRAL)) | (tail & (d * d <= k2 * (Z_MAX * Z_MAX)))
+                        flag[j] = hit
+                        need += hit
             else:
                 for j in range(n):
                     v = _analog(row, n, j, rail, conv)
@@ -455,6 +488,10 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                                        conv.gain[t, rail], conv.aff_o[t, q, rail], conv.inv[q],
                                        conv.vmin[q], float(conv.top), noise, ctr0 + rail, scale,
                                        accv)
+                elif conv.mode == CONV_AFFINE and conv.sat_kind == SAT_NONE:
+                    _noise_pass_affine_diff(row, n, flag, hits, conv.gain[t, 0],
+                                            conv.aff_o[t, q, 0], conv.inv[q], float(conv.top),
+                                            vals, noise, ctr0, scale, accv)
                 else:
                     m = 0
                     for j in range(n):
@@ -502,6 +539,34 @@ def _noise_pass_affine(src, flag, hits, gr, orr, inv, vmin, top, noise, ctr0, sc
         c = ctr0 + 2 * j
         _draw_affine(j, float(src[j]), is_tail(key, c), gr[j], orr[j], inv, vmin, top, sc2, sf2,
                      key, c, table, scale, accv)
+
+
+@njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
+def _noise_pass_affine_diff(row, n, flag, hits, gr, orr, inv, top, vals, noise, ctr0, scale, accv):
+    """Pass 2 of a differential affine conversion without saturation: the noise of column j
+    (BL - BLB) is one Gaussian of sigma sqrt(sigma_cell**2 (BL + BLB) + sigma_floor**2) drawn
+    at counter ctr0 + 2 j, for the columns pass 1 flagged; the arithmetic of the generic
+    branch (:func:`_noisy_value`, :func:`_code`)."""
+    sc = noise.sigma_cell
+    sf = noise.sigma_floor
+    key = noise.key_cell
+    table = noise.table
+    m = 0
+    for j in range(n):
+        hits[m] = j
+        m += flag[j] or not noise.skip
+    for i in range(m):
+        j = hits[i]
+        ctr = ctr0 + 2 * j
+        a = float(row[j])
+        b = float(row[n + j])
+        v = a - b
+        c = min(max(np.rint((gr[j] * v + orr[j]) * inv), 0.0), top)
+        sig = math.sqrt(sc * sc * (max(a, 0.0) + max(b, 0.0)) + sf * sf)
+        vn = v + sig * gauss_from_bits(splitmix64(key, ctr), is_tail(key, ctr), table)
+        cn = min(max(np.rint((gr[j] * vn + orr[j]) * inv), 0.0), top)
+        if cn != c:
+            accv[j] += scale * (vals[int(cn)] - vals[int(c)])
 
 
 @intrinsic

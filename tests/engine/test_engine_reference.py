@@ -2,7 +2,7 @@
 the reference gets the kernel's standard normals), and the draws the kernel skips."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import device_models as dm
@@ -72,6 +72,14 @@ DIFF = IDEAL.replace(**{"tile.rows": 24, "tile.columns": 5, "tile.rows_per_acces
        kind=st.sampled_from(["flash", "sar"]), follow=st.booleans(),
        variation=st.booleans(), noise=st.booleans(), offsets=st.booleans(),
        K=st.integers(3, 40), B=st.integers(1, 5))
+# the kernel's written-out branches, every time: affine conversion without saturation, with
+# noise, dual and differential (a SAR keeps the affine form under offsets)
+@example(seed=1, sensing="differential", enc="unsigned2", sat="none", grid="uniform", kind="sar",
+         follow=False, variation=True, noise=True, offsets=True, K=33, B=4)
+@example(seed=2, sensing="differential", enc="binary", sat="none", grid="uniform", kind="flash",
+         follow=False, variation=True, noise=True, offsets=False, K=40, B=5)
+@example(seed=3, sensing="dual", enc="signed3", sat="none", grid="uniform", kind="sar",
+         follow=False, variation=True, noise=True, offsets=True, K=33, B=4)
 def test_kernel_equals_reference(seed, sensing, enc, sat, grid, kind, follow, variation, noise,
                                  offsets, K, B):
     rng = np.random.default_rng(seed)
@@ -120,7 +128,8 @@ def test_skipped_noise_draws_change_no_result():
     rng = np.random.default_rng(5)
     x = rng.integers(0, 8, size=(200, 60))
     w = rng.integers(-1, 2, size=(60, 12))
-    for sat, sensing in (("none", "dual"), ("exponential", "dual"), ("clip", "differential")):
+    for sat, sensing in (("none", "dual"), ("exponential", "dual"), ("clip", "differential"),
+                         ("none", "differential")):
         card = DUAL.replace(**{"bitline.read_noise_sigma": 0.4, "adc.noise_sigma_mv": 5.0,
                                "technology.temperature_k": 300.0, "bitline.saturation": sat,
                                "bitline.sense_margin_mv": 600.0, "cell.mismatch_sigma": 0.05,
