@@ -158,10 +158,7 @@ class GraphNetwork(Network):
                 f"{'' if self.has_weights else ' (workload only, no weights)'}"]
         for n in self.nodes:
             l = n.layer
-            extra = ""
-            if isinstance(l, _Linear):
-                extra = (f" K={l.K} N={l.N} vectors={l.vectors} weights={l.wq.spec} inputs={l.iq.spec}"
-                         + ("" if l.quantized else " (digital)"))
+            extra = l.describe() if isinstance(l, _Linear) else ""
             rows.append(f"  {l.type:14s} {l.name:18s} {str(l.out_shape):16s} <- {', '.join(n.inputs)}{extra}")
         return "\n".join(rows)
 

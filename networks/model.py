@@ -121,10 +121,7 @@ class Network:
         rows = [f"{self.name}: input {self.input_shape} -> {self.output_shape}"
                 f"{'' if self.has_weights else ' (workload only, no weights)'}"]
         for l in _walk(self.layers):
-            extra = ""
-            if isinstance(l, _Linear):
-                extra = (f" K={l.K} N={l.N} vectors={l.vectors} weights={l.wq.spec} inputs={l.iq.spec}"
-                         + ("" if l.quantized else " (digital)"))
+            extra = l.describe() if isinstance(l, _Linear) else ""
             rows.append(f"  {l.type:10s} {l.name:14s} {str(l.out_shape):16s}{extra}")
         return "\n".join(rows)
 

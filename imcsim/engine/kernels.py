@@ -519,6 +519,17 @@ def _draw_affine(j, v, tail, gr, orr, inv, vmin, top, sc2, sf2, key, ctr, table,
         accv[j] += scale * ((cn / inv + vmin) - (c / inv + vmin))
 
 
+@njit(cache=True, inline="always")
+def _gather(flag, hits, n, skip):
+    """The columns whose noise must be drawn (flagged, or every one without skipping),
+    written to hits[:m] without branches; returns m."""
+    m = 0
+    for j in range(n):
+        hits[m] = j
+        m += flag[j] or not skip
+    return m
+
+
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
 def _noise_pass_affine(src, flag, hits, gr, orr, inv, vmin, top, noise, ctr0, scale, accv):
     """Pass 2 of the common case (affine conversion of one rail, no saturation): the noise
@@ -530,10 +541,7 @@ def _noise_pass_affine(src, flag, hits, gr, orr, inv, vmin, top, noise, ctr0, sc
     sf2 = noise.sigma_floor * noise.sigma_floor
     key = noise.key_cell
     table = noise.table
-    m = 0
-    for j in range(n):
-        hits[m] = j
-        m += flag[j] or not noise.skip
+    m = _gather(flag, hits, n, noise.skip)
     for i in range(m):
         j = hits[i]
         c = ctr0 + 2 * j
@@ -551,10 +559,7 @@ def _noise_pass_affine_diff(row, n, flag, hits, gr, orr, inv, top, vals, noise, 
     sf = noise.sigma_floor
     key = noise.key_cell
     table = noise.table
-    m = 0
-    for j in range(n):
-        hits[m] = j
-        m += flag[j] or not noise.skip
+    m = _gather(flag, hits, n, noise.skip)
     for i in range(m):
         j = hits[i]
         ctr = ctr0 + 2 * j

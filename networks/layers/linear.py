@@ -20,6 +20,11 @@ from networks.quant import InputQuantizer, WeightQuantizer
 class _Linear(Layer):
     """Common part of Dense and Conv2d: weight/input quantization and the backend call."""
 
+    def describe(self) -> str:
+        """One line of a network summary: shape, vectors, weight and input kinds."""
+        return (f" K={self.K} N={self.N} vectors={self.vectors} weights={self.wq.spec} "
+                f"inputs={self.iq.spec}" + ("" if self.quantized else " (digital)"))
+
     def __init__(self, name, weights="fp", inputs=None, bias=None, input_clip=1.0, input_delta=0.5):
         super().__init__(name)
         self.wq = WeightQuantizer(weights)
