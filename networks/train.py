@@ -150,7 +150,7 @@ def train(net: Network, x, y, epochs=60, lr=1e-2, batch=64, seed=0, augment_shif
             net.freeze()
             val = net.accuracy(x_val, y_val, ExactBackend(check=False))
         hist.append((ep + 1, float(np.mean(losses)), correct / n, val))
-        if log and (val is not None or ep == 0 or epochs <= 5):       # short schedules: every epoch
+        if log and (val is not None or ep == 0 or epochs <= 10):      # short schedules: every epoch
             log(f"epoch {ep + 1:3d}/{epochs}  loss {np.mean(losses):.4f}  train acc {correct / n:.4f}"
                 + (f"  test acc {val:.4f}" if val is not None else "") + f"  ({time.time() - t0:.0f} s)")
     recalibrate_batchnorm(net, x)
