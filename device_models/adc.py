@@ -255,8 +255,10 @@ def convert(v, g, offsets=0.0, gain=1.0) -> np.ndarray:
 
 
 def comparators(card) -> int:
-    """Comparators with independent offsets per converter: flash ``levels - 1``, SAR 1."""
-    if card["adc.kind"] == "sar":
+    """Comparators with independent offsets per converter: flash ``levels - 1``; SAR and
+    ramp (single-slope) 1 (a ramp's one comparator meets every reference in turn, so its
+    offset moves them all alike)."""
+    if card["adc.kind"] in ("sar", "ramp"):
         return 1
     return level_count(card["adc.sensing"], card["adc.bits"], card["adc.signed_format"],
                        card["adc.levels"]) - 1
@@ -315,8 +317,15 @@ from device_models.adc_cost import (  # noqa: E402
 
 
 def steps_per_conversion(card) -> int:
-    """Flash: 1 step; SAR: bits + 1 steps (sample + one per bit)."""
-    return 1 if card["adc.kind"] == "flash" else int(card["adc.bits"]) + 1
+    """Flash: 1 step; SAR: bits + 1 steps (sample + one per bit); ramp (single-slope):
+    ``levels`` steps (sample + one comparison per ramp step, ``levels - 1`` of them)."""
+    kind = card["adc.kind"]
+    if kind == "flash":
+        return 1
+    if kind == "ramp":
+        return level_count(card["adc.sensing"], card["adc.bits"], card["adc.signed_format"],
+                           card["adc.levels"])
+    return int(card["adc.bits"]) + 1
 
 
 def conversion_time(card) -> float:

@@ -21,6 +21,11 @@ Energy models (``adc.energy_model``), E in pJ per conversion
   - flash: ``n - 1`` comparators decide at once, each with its reference-ladder tap:
     ``E = (n - 1) * (E_cmp + E_tap) + b * E_logic``, n = levels converted, b = output bits
     (thermometer-to-binary encoder charged per output bit);
+  - ramp (single-slope, e.g. an in-memory ADC whose reference ramp is shared by all
+    columns): one comparator per column decides once per ramp step, ``n - 1`` steps, each
+    with its share of the shared ramp/reference generator, and a ``b``-bit latch of the
+    shared counter: ``E = (n - 1) * (E_cmp + E_tap) + b * E_logic``, the same count as a
+    flash (one decision per reference) spread over time;
   - SAR: ``b`` comparator decisions, a binary-weighted capacitive DAC of ``2**b`` unit
     capacitors switched as in the conventional (charge-redistribution) scheme, and the
     successive-approximation register: ``E = b * E_cmp + E_dac(b) + b * E_logic`` with
@@ -34,17 +39,21 @@ Area models (``adc.area_model``), A in um2 per ADC
 * ``card``: ``adc.area_um2``.
 * ``circuit``: flash ``(n - 1) * (A_cmp + A_tap) + b * A_logic``; SAR
   ``A_cmp + 2**b * A_u + b * A_logic`` (one comparator, the unit-capacitor array, one
-  register bit and its logic per output bit).
+  register bit and its logic per output bit); ramp ``A_cmp + A_tap + b * A_logic`` (one
+  comparator, its tap on the shared ramp, a b-bit latch of the shared counter; the ramp
+  generator and counter themselves are shared periphery, not per ADC).
 
 So flash energy and area double per bit while SAR grows linearly in the comparator and
 logic and doubles only in its (small) unit-capacitor array, and a SAR needs ``b + 1``
-steps where a flash needs one: the two architectures trade time for energy and area.
+steps where a flash needs one: the two architectures trade time for energy and area. A
+ramp costs a flash's energy in a SAR's area (less: no capacitor array) and takes ``n``
+steps (``device_models.adc.steps_per_conversion``).
 """
 from __future__ import annotations
 
 __all__ = [
     "effective_bits", "walden_energy_pj", "schreier_energy_pj", "sar_dac_energy_pj",
-    "flash_energy_pj", "sar_energy_pj", "flash_area_um2", "sar_area_um2",
+    "flash_energy_pj", "sar_energy_pj", "flash_area_um2", "sar_area_um2", "ramp_area_um2",
     "energy_per_conversion", "area_per_adc", "converted_levels",
 ]
 
@@ -115,6 +124,11 @@ def sar_area_um2(bits: int, comparator_um2: float, unit_cap_um2: float, logic_um
     return comparator_um2 + 2 ** b * unit_cap_um2 + b * logic_um2
 
 
+def ramp_area_um2(bits: int, comparator_um2: float, tap_um2: float, logic_um2: float) -> float:
+    """Ramp (single-slope) area per ADC [um2]: ``A_cmp + A_tap + bits A_logic``."""
+    return comparator_um2 + tap_um2 + int(bits) * logic_um2
+
+
 def _sar_bits(card) -> int:
     """Decisions of a SAR: enough bits for the converted levels."""
     n = converted_levels(card)
@@ -132,7 +146,7 @@ def energy_per_conversion(card) -> float:
         return schreier_energy_pj(card["adc.schreier_fom_db"], effective_bits(card))
     if model == "circuit":
         vref = float(card["adc.reference_v"])
-        if card["adc.kind"] == "flash":
+        if card["adc.kind"] in ("flash", "ramp"):    # one decision per reference
             return flash_energy_pj(converted_levels(card), int(card["adc.bits"]),
                                    card["adc.comparator_energy_fj"], card["adc.tap_energy_fj"],
                                    card["adc.logic_energy_fj"])
@@ -151,6 +165,9 @@ def area_per_adc(card) -> float:
             return flash_area_um2(converted_levels(card), int(card["adc.bits"]),
                                   card["adc.comparator_area_um2"], card["adc.tap_area_um2"],
                                   card["adc.logic_area_um2"])
+        if card["adc.kind"] == "ramp":
+            return ramp_area_um2(int(card["adc.bits"]), card["adc.comparator_area_um2"],
+                                 card["adc.tap_area_um2"], card["adc.logic_area_um2"])
         return sar_area_um2(_sar_bits(card), card["adc.comparator_area_um2"],
                             card["adc.dac_unit_area_um2"], card["adc.logic_area_um2"])
     raise ValueError(f"adc.area_model: expected card or circuit, got {model!r}")

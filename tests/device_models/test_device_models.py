@@ -315,6 +315,28 @@ def test_circuit_adc_models_sit_in_the_survey_range(name):
     assert 0.1 < fom_fj < 1e4, fom_fj
 
 
+@pytest.mark.parametrize("bits", [1, 3, 5])
+def test_ramp_adc_one_comparator_flash_energy_levels_steps(bits):
+    # a ramp (single-slope) converter: one comparator per column meets the shared ramp's
+    # levels - 1 references in turn (one offset, levels steps), each decision costing what
+    # a flash comparator's does; its area is one comparator, one tap and a b-bit latch
+    from device_models import adc_cost
+
+    base = dm.load_card("tim_dnn_32nm").replace(**{"adc.bits": bits, "adc.step_ns": 0.5})
+    ramp = base.replace(**{"adc.kind": "ramp"})
+    flash = base.replace(**{"adc.kind": "flash"})
+    n = adc.level_count(ramp["adc.sensing"], bits, ramp["adc.signed_format"], ramp["adc.levels"])
+    assert adc.comparators(ramp) == 1 and adc.comparators(flash) == n - 1
+    assert adc.steps_per_conversion(ramp) == n
+    assert adc.conversion_time(ramp) == pytest.approx(0.5 * n)
+    assert adc.energy_per_conversion(ramp) == pytest.approx(adc.energy_per_conversion(flash))
+    assert adc_cost.area_per_adc(ramp) == pytest.approx(
+        ramp["adc.comparator_area_um2"] + ramp["adc.tap_area_um2"]
+        + bits * ramp["adc.logic_area_um2"])
+    if bits > 1:
+        assert adc_cost.area_per_adc(ramp) < adc_cost.area_per_adc(flash)
+
+
 def test_xnor_card_facts():
     c = dm.load_card("xnor_sram_65nm")
     assert c["cell.kind"] == "xnor" and c["adc.sensing"] == "differential"
