@@ -88,7 +88,7 @@ def test_cards_reproduce_the_papers_architecture():
         "tim_dnn_32nm": (32, 16, 256, "flash", 16),
         "xnor_sram_65nm": (65, 256, 64, "flash", 11),
         "khwa_6t_65nm": (65, 64, 64, "flash", 2),
-        "dual8t_ternary_65nm": (65, 256, 128, "flash", 2),
+        "dual8t_ternary_65nm": (65, 256, 128, "ramp", 2),
         "t8t_ternary_28nm": (28, 16, 64, "sar", 33),
         "imagine_22nm": (22, 1152, 256, "sar", 2),
     }
