@@ -103,6 +103,8 @@ _TRAIN_FASHION_MLP = {"epochs": 15, "lr": 5e-3, "batch": 100, "seed": 0, "augmen
 _TRAIN_FASHION_CNN = {"epochs": 8, "lr": 5e-3, "batch": 100, "seed": 0, "augment_shift": 0}
 _TRAIN_FASHION_CNN_FP = dict(_TRAIN_FASHION_CNN, epochs=3)
 _TRAIN_FASHION_CNN_BIREAL = dict(_TRAIN_FASHION_CNN, epochs=6)
+# 8 epochs with sign before the pool gave 85.00 %, under the 86 % floor
+_TRAIN_FASHION_CNN_XNOR = dict(_TRAIN_FASHION_CNN, epochs=10)
 FASHION_HIDDEN = 512    #: hidden width of the quantized Fashion-MNIST MLPs (the fp one: 128, weights stay small)
 
 
@@ -121,7 +123,8 @@ def _fashion_mlp(wkind, hidden_in, act, hidden=FASHION_HIDDEN):
 
 def _fashion_cnn(wkind, act, widths=(16, 32, 64)):
     """conv3x3/c1 (unsigned4 inputs) - maxpool - conv3x3/c2 - maxpool - conv3x3/c3 - maxpool -
-    fc 9*c3 -> 10 (fp); 28 -> 14 -> 7 -> 3."""
+    fc 9*c3 -> 10 (fp); 28 -> 14 -> 7 -> 3. Each conv is followed by BN, activation, pool;
+    with sign activations by pool, BN, sign."""
     c1, c2, c3 = widths
     L = []
     for i, (cin, cout) in enumerate(((1, c1), (c1, c2), (c2, c3)), 1):
@@ -129,8 +132,13 @@ def _fashion_cnn(wkind, act, widths=(16, 32, 64)):
              "weights": wkind}
         if wkind != "fp":
             d.update(_FASHION_IN if i == 1 else {"inputs": act["type"] == "sign" and "binary" or "ternary"})
-        L += [d, {"type": "batchnorm", "name": f"bn{i}"}, dict(act, name=f"act{i}"),
-              {"type": "maxpool", "name": f"pool{i}", "kernel": 2}]
+        pool = {"type": "maxpool", "name": f"pool{i}", "kernel": 2}
+        if act["type"] == "sign":
+            # BNN order (Rastegari et al. 2016, Fig. 3): pool the real-valued sums before BN and
+            # sign; pooling signs would turn most 2x2 windows into +1
+            L += [d, pool, {"type": "batchnorm", "name": f"bn{i}"}, dict(act, name=f"act{i}")]
+        else:
+            L += [d, {"type": "batchnorm", "name": f"bn{i}"}, dict(act, name=f"act{i}"), pool]
     L += [{"type": "flatten", "name": "flat"},
           {"type": "dense", "name": "fc", "in": 9 * c3, "out": 10, "weights": "fp"}]
     return L
@@ -195,7 +203,7 @@ _FASHION = {
         "description": "XNOR-Net BNN CNN on Fashion-MNIST: binary weights scaled by alpha_c = mean|W| per "
                        "output channel, sign activations; conv3x3/16 (unsigned4 inputs) - pool - conv3x3/32 - "
                        "pool - conv3x3/64 - pool - fc 576-10 fp",
-        "train": _TRAIN_FASHION_CNN, "layers": _fashion_cnn("xnor", _SIGN)},
+        "train": _TRAIN_FASHION_CNN_XNOR, "layers": _fashion_cnn("xnor", _SIGN)},
     "bireal_cnn_fashion": {
         "description": "Bi-Real-style residual BNN CNN on Fashion-MNIST: binary convs on sign(x), real-valued "
                        "identity shortcuts around the 16- and 32-channel blocks; fc 576-10 fp",
