@@ -207,7 +207,6 @@ def run_study(source, workers: int | None = None, scheduler=None, resume: bool =
     digest = study.content_hash()
     pdir = study.points_dir()
     points = study.points()
-    n = len(points)
     _check_output_dir(study, create=True)
     try:
         pdir.mkdir(parents=True, exist_ok=True)

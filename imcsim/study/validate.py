@@ -268,9 +268,7 @@ def _check_tiles(study: Study, net, net_name: str, card, card_name: str, point: 
 
 def _check_networks_run(study: Study, nets: dict):
     """Each network has trained weights and takes the dataset's samples."""
-    nd = next((d for d in study.dims if "network" in d.members), None)
     for name, net in nets.items():
-        keys = _path_keys(study, "network") if nd else ("network",)
         if not net.has_weights:
             continue  # a workload-only entry: its points are cost estimates from layer shapes
         ds = study.dataset
