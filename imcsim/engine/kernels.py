@@ -344,6 +344,19 @@ def _rail_sigma(row, n, j, rail, conv, noise):
 
 
 @njit(cache=True, inline="always")
+def _any_tail(conv, noise, ctr):
+    """Whether any of the draws :func:`_noisy_value` makes for the conversion at counter ctr
+    is a tail draw (their selector bytes; the same streams and counters)."""
+    if is_tail(noise.key_cell, ctr):
+        return True
+    if conv.sat_kind == SAT_NONE:
+        return False
+    if conv.differential and is_tail(noise.key_cell, ctr + 1):
+        return True
+    return is_tail(noise.key_floor, ctr)
+
+
+@njit(cache=True, inline="always")
 def _noisy_value(row, n, j, rail, conv, noise, ctr, central_ok):
     """(drawn, analog value with noise): drawn is False (and the value unused) when every
     draw is central and central_ok (the code cannot change then). Streams: without saturation one Gaussian of key_cell at ctr;
@@ -479,7 +492,12 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                     v = _analog(row, n, j, rail, conv)
                     c, d, k = _code(v, conv, t, q, rail, j)
                     accv[j] += scale * vals[c]
-                    hit = d <= k * Z_MAX * _rail_sigma(row, n, j, rail, conv, noise)
+                    bound = k * _rail_sigma(row, n, j, rail, conv, noise)
+                    hit = d <= Z_MAX * bound
+                    if hit and noise.skip and d > Z_CENTRAL * bound:
+                        # beyond Z_CENTRAL bounds only a tail draw can change the code: look
+                        # at the selectors here, so that pass 2 sees only the real draws
+                        hit = _any_tail(conv, noise, ctr0 + 2 * j + rail)
                     flag[j] = hit
                     need += hit
             if noisy and (need or not noise.skip):

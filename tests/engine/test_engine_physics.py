@@ -81,6 +81,22 @@ def test_shortcuts_change_nothing_with_faults_and_coarse_adc(data):
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("sensing", ["dual", "differential"])
+@pytest.mark.parametrize("saturation", ["none", "exponential"])
+def test_skipped_draws_change_nothing_on_the_general_path(data, sensing, saturation):
+    """Per-comparator offsets (search conversions), small noise (most conversions beyond
+    Z_CENTRAL sigmas, where only tail draws matter) with and without saturation: skipping
+    draws gives the result of drawing every one."""
+    x, w, _ = data
+    c = card(**{"cell.mismatch_sigma": 0.05, "bitline.read_noise_sigma": 0.02,
+                "adc.offset_sigma_mv": 3.0, "adc.noise_sigma_mv": 0.5, "adc.sensing": sensing,
+                "adc.signed_format": "sign_magnitude", "bitline.saturation": saturation,
+                "bitline.cell_swing_mv": 33.0, "adc.bits": 5})
+    a = ImcBackend(c, seed=4).matmul(x, w, encoding="unsigned4")
+    b = ImcBackend(c, seed=4, shortcuts=False).matmul(x, w, encoding="unsigned4")
+    np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("path,values", [
     ("cell.mismatch_sigma", [0.0, 0.1, 0.3]),
     ("bitline.read_noise_sigma", [0.0, 0.2, 1.0]),
