@@ -167,17 +167,18 @@ def _count_histogram(tile, x, w, encoding, asym, chunk_bytes=16 << 20):
 
 
 def _histograms(net, card, x):
-    """``{layer: (counts, histogram)}`` over all calls of each layer on inputs ``x``."""
+    """``{layer: (counts, histogram)}`` over all calls of each layer on inputs ``x``,
+    recorded in batches of :func:`auto_batch` inputs (the layers' operands of one batch at a
+    time: memory does not grow with ``len(x)``)."""
     from imcsim.engine import Tile
 
     tile = Tile.from_card(card)
     out = {}
-    for name, calls in _layer_operands(net, x).items():
-        tot = None
-        for xi, w, enc, asym in calls:
-            v, h = _count_histogram(tile, xi, w, enc, asym)
-            tot = h if tot is None else tot + h
-        out[name] = (v, tot)
+    for sl in _chunks(len(x), auto_batch(net, len(x))):
+        for name, calls in _layer_operands(net, x[sl]).items():
+            for xi, w, enc, asym in calls:
+                v, h = _count_histogram(tile, xi, w, enc, asym)
+                out[name] = (v, h if name not in out else out[name][1] + h)
     return out
 
 

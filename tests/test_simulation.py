@@ -245,3 +245,33 @@ def test_memory_is_flat_in_the_number_of_images(monkeypatch):
     a1, a4 = peak(384, 384), peak(1536, 1536)
     assert a4 >= 1.5 * a1, (a1, a4)
     print(f"peak traced memory: streamed {p1 / 1e6:.2f} / {p4 / 1e6:.2f} MB, at once {a1 / 1e6:.2f} / {a4 / 1e6:.2f} MB")
+
+
+def test_range_check_and_calibration_histograms_stream_their_sample(monkeypatch):
+    """The per-layer count histograms behind the range check and calibration are recorded
+    batch by batch: the same histograms as at once, and memory flat in the sample size."""
+    import tracemalloc
+
+    from imcsim import simulation
+
+    net = DescribedTNN(seed=3, K=192, H=160, N=10)
+    x = np.random.default_rng(7).integers(-1, 2, size=(512, 192)).astype(np.int8)
+    whole = simulation._histograms(net, TIM, x)
+    monkeypatch.setattr(simulation, "AUTO_BATCH_BYTES", 32 * (16 * 192 + 32 * 160))
+    assert simulation.auto_batch(net, len(x)) == 32
+    streamed = simulation._histograms(net, TIM, x)
+    assert whole.keys() == streamed.keys()
+    for name in whole:
+        np.testing.assert_array_equal(whole[name][0], streamed[name][0])
+        np.testing.assert_array_equal(whole[name][1], streamed[name][1])
+
+    def peak(n):
+        tracemalloc.start()
+        try:
+            simulation._histograms(net, TIM, x[:n])
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    p1, p4 = peak(128), peak(512)
+    assert p4 <= 1.10 * p1, (p1, p4)
