@@ -40,6 +40,10 @@ def row(name: str) -> str:
     net = zoo.load(name)
     x, y = datasets.load("fashion_mnist", split="test")
     exact = net.accuracy(x, y, ExactBackend())
+    recorded = net.meta.get("test_accuracy")
+    if recorded is not None and abs(exact - recorded) > 1e-6:
+        raise SystemExit(f"{name}: exact accuracy {exact:.6f} differs from the {recorded} its weights "
+                         "file records (retrained without updating it?)")
     xs, ys = x[:ON_CARD_IMAGES], y[:ON_CARD_IMAGES]
     exact_small = net.accuracy(xs, ys, ExactBackend())
     cells = []
