@@ -40,8 +40,7 @@ import re
 
 import numpy as np
 
-from .backend import ExactBackend
-from .layers import Affine, BatchNorm, Context, Layer, LayerError, _Linear, threshold_activation
+from .layers import Affine, BatchNorm, Layer, LayerError, _Linear, threshold_activation
 from .model import GRAPH_FORMAT, Network, NetworkFileError, _walk, build_layers
 
 __all__ = ["GraphNetwork", "Node", "graph_from_spec", "check_datatype"]
@@ -196,10 +195,7 @@ class GraphNetwork(Network):
 
     def forward(self, x, backend=None, fold: bool = True):
         """Logits (B, classes) float64; ``backend`` defaults to a fresh ExactBackend."""
-        if not self.has_weights:
-            raise LayerError(f"network {self.name!r} has no weights (workload-only entry); "
-                             f"call init(seed) for random weights")
-        ctx = Context(ExactBackend() if backend is None else backend, fold)
+        ctx = self._context(backend, fold)
         vals = {INPUT: self._prepare_graph_input(x)}
         last_use = {}
         for k, n in enumerate(self.nodes):

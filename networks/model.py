@@ -140,12 +140,16 @@ class Network:
             x = x.reshape((x.shape[0],) + self.input_shape)
         return x
 
-    def forward(self, x, backend=None, fold: bool = True):
-        """Logits (B, classes) float64; ``backend`` defaults to a fresh ExactBackend."""
+    def _context(self, backend, fold: bool) -> Context:
+        """The execution context of one forward pass (refuses a network without weights)."""
         if not self.has_weights:
             raise LayerError(f"network {self.name!r} has no weights (workload-only entry); "
                              f"call init(seed) for random weights")
-        ctx = Context(ExactBackend() if backend is None else backend, fold)
+        return Context(ExactBackend() if backend is None else backend, fold)
+
+    def forward(self, x, backend=None, fold: bool = True):
+        """Logits (B, classes) float64; ``backend`` defaults to a fresh ExactBackend."""
+        ctx = self._context(backend, fold)
         out = run_sequence(self.layers, self._prepare(x), ctx)
         return out.reshape(out.shape[0], int(np.prod(self.output_shape)))
 
