@@ -392,6 +392,59 @@ def _noisy_value(row, n, j, rail, conv, noise, ctr, central_ok):
     return True, va + sf * gauss_from_bits(splitmix64(k3, ctr), t3, noise.table)
 
 
+#: relative widening of the candidate bound of pass 1 (see :func:`_convert_rows`): a margin far
+#: above float64 rounding, so that the candidates contain every conversion the bounds of the
+#: general path flag, whatever the order in which the terms are rounded
+_CANDIDATE_SLACK = 1.0 + 2.0 ** -20
+#: (Z_MAX / Z_CENTRAL)**2: the candidate bound of a tail draw relative to a central one
+_TAIL_RATIO2 = (Z_MAX / Z_CENTRAL) ** 2
+_ONES = np.uint64(0x0101010101010101)
+_HIGHS = np.uint64(0x8080808080808080)
+
+
+@njit(cache=True, inline="always")
+def _row_selectors(selw, key, rail, h0, n):
+    """The selector words of one row's n conversions (rail ``rail``, first column slot h0):
+    selw[w] holds the selector bytes of slots 8 (base + w) .. 8 (base + w) + 7; returns the
+    offset ``off`` of the row's first column in those bytes (column j: byte off + j)."""
+    base = h0 >> 3
+    sk = _selector_key(key, rail)
+    for w in range(((h0 + n - 1) >> 3) - base + 1):
+        selw[w] = splitmix64(sk, np.uint64(base + w))
+    return h0 - 8 * base
+
+
+@njit(cache=True, inline="always")
+def _tail_columns(selw, off, n, cols):
+    """The columns of a row whose selector byte is 0 (tail draws; one column in 256 on
+    average), written to cols[:m]; returns m. A word without a zero byte is passed over with
+    one test (``(w - 0x01..01) & ~w & 0x80..80`` is zero exactly then)."""
+    m = 0
+    for w in range((off + n + 7) >> 3):
+        x = selw[w]
+        if (x - _ONES) & ~x & _HIGHS:
+            for k in range(8):
+                j = 8 * w + k - off
+                if j >= 0 and j < n and ((x >> np.uint64(8 * k)) & np.uint64(0xFF)) == 0:
+                    cols[m] = j
+                    m += 1
+    return m
+
+
+@njit(cache=True, inline="always")
+def _candidate_coefficients(gr, inv, noise, ca, cb):
+    """ca[j], cb[j] of the candidate test of pass 1, e**2 <= ca[j] c + cb[j] (c: the
+    column's discharging cells): Z_CENTRAL**2 (gain inv)**2 sigma_cell**2 and the same with
+    sigma_floor**2, widened by _CANDIDATE_SLACK."""
+    z2 = Z_CENTRAL * Z_CENTRAL * _CANDIDATE_SLACK
+    sc2 = noise.sigma_cell * noise.sigma_cell
+    sf2 = noise.sigma_floor * noise.sigma_floor
+    for j in range(gr.shape[0]):
+        gi = gr[j] * inv
+        ca[j] = z2 * gi * gi * sc2
+        cb[j] = z2 * gi * gi * sf2
+
+
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
 def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc, flag, hits,
                   selw):
@@ -401,13 +454,29 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
     plane's digital scale.
 
     Pass 1 converts without noise and flags the conversions whose code some noise value
-    |z| <= Z_MAX could change (distance to the nearest reference <= Z_MAX x the noise
-    bound). Pass 2 draws the noise of the flagged conversions alone (those farther than
-    Z_CENTRAL bounds only look at the raw uniform) and corrects their sums."""
+    could change: a draw is needed within Z_CENTRAL noise bounds of the nearest reference,
+    or within Z_MAX bounds when the draw is a tail draw (its selector byte). Pass 2 draws
+    the noise of the flagged conversions alone and corrects their sums.
+
+    In the written-out affine branches (no saturation) pass 1 flags a superset of these at a
+    few operations per conversion: the distance to the nearest reference is bounded below by
+    e = 1/2 - |s - rint(s)| (in lsb; beyond the clipped ends of the grid the nearest
+    reference lies only farther), compared with the central bound; the tail draws (one
+    selector byte in 256, found a word of eight at a time by :func:`_tail_columns`) are
+    then compared with the Z_MAX bound. Drawing a conversion its noise cannot move changes
+    nothing, so the superset gives the result of drawing every conversion, as the general
+    path does (tests compare with ``Noise.skip = False``)."""
     R = buf.shape[0]
     noisy = noise.sigma_cell > 0.0 or noise.sigma_floor > 0.0
     n_rails = 1 if conv.differential else 2
     vals = conv.vals[q]
+    written = conv.mode == CONV_AFFINE and conv.sat_kind == SAT_NONE
+    ca = np.empty((n_rails, n))
+    cb = np.empty((n_rails, n))
+    tcol = np.empty(n, np.int64)
+    if written and noisy:
+        for rail in range(n_rails):
+            _candidate_coefficients(conv.gain[t, rail], conv.inv[q], noise, ca[rail], cb[rail])
     for r in range(R):
         bi = r // P
         p = r - bi * P
@@ -417,7 +486,8 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
         for rail in range(n_rails):
             scale = s_bl[p] if rail == 0 else -s_blb[p]
             need = 0
-            if conv.mode == CONV_AFFINE and conv.sat_kind == SAT_NONE and not conv.differential:
+            off = 0
+            if written and not conv.differential:
                 # the common case, written out so that LLVM vectorizes it
                 gr = conv.gain[t, rail]
                 orr = conv.aff_o[t, q, rail]
@@ -425,68 +495,70 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                 vmin = conv.vmin[q]
                 top = float(conv.top)
                 src = row[rail * n:(rail + 1) * n]
-                sc2 = noise.sigma_cell * noise.sigma_cell
-                sf2 = noise.sigma_floor * noise.sigma_floor
                 if not noisy:
                     for j in range(n):
                         c = min(max(np.rint((gr[j] * src[j] + orr[j]) * inv), 0.0), top)
                         accv[j] += scale * (c / inv + vmin)
                 else:
-                    # the row's selector words; as bytes (little endian), column j's selector
-                    # is byte h0 + j - 8 base, contiguous in j
-                    h0 = (ctr0 + rail) >> 1
-                    base = h0 >> 3
-                    off = h0 - 8 * base
-                    sk = _selector_key(noise.key_cell, rail)
-                    for w in range(((h0 + n - 1) >> 3) - base + 1):
-                        selw[w] = splitmix64(sk, np.uint64(base + w))
-                    selb = selw.view(np.uint8)
+                    off = _row_selectors(selw, noise.key_cell, rail, (ctr0 + rail) >> 1, n)
+                    car = ca[rail]
+                    cbr = cb[rail]
                     for j in range(n):
                         s = (gr[j] * src[j] + orr[j]) * inv
                         c = np.rint(s)
-                        d = max(0.5 - abs(s - c), 0.5 - s, s - top + 0.5)
+                        e = 0.5 - abs(s - c)
                         c = min(max(c, 0.0), top)
                         accv[j] += scale * (c / inv + vmin)
-                        gi = gr[j] * inv
-                        k2 = gi * gi * (sc2 * max(src[j], 0.0) + sf2)
-                        tail = selb[off + j] == 0
-                        # a draw is needed within Z_CENTRAL sigmas, or within Z_MAX for a tail draw
-                        hit = (d * d <= k2 * (Z_CENTRAL * Z_CENTRAL)) | (tail & (d * d <= k2 * (Z_MAX * Z_MAX)))
+                        hit = e * e <= car[j] * max(src[j], 0.0) + cbr[j]
                         flag[j] = hit
                         need += hit
-            elif conv.mode == CONV_AFFINE and conv.sat_kind == SAT_NONE:
+                    # the tail draws (about one column a row): the same bound with Z_MAX
+                    for i in range(_tail_columns(selw, off, n, tcol)):
+                        j = tcol[i]
+                        s = (gr[j] * src[j] + orr[j]) * inv
+                        e = 0.5 - abs(s - np.rint(s))
+                        if e * e <= _TAIL_RATIO2 * (car[j] * max(src[j], 0.0) + cbr[j]):
+                            need += not flag[j]
+                            flag[j] = True
+            elif written:
                 # differential, affine, no saturation: BL - BLB converted once; the same
-                # arithmetic as the generic branch below (float64 difference, code values
-                # from the grid), written out so that the flag pass vectorizes
+                # arithmetic as the generic branch below (float64 difference; the code
+                # values of a uniform grid are code / inv + vmin, as conv.vals), written out
+                # so that LLVM vectorizes it
                 gr = conv.gain[t, 0]
                 orr = conv.aff_o[t, q, 0]
                 inv = conv.inv[q]
+                vmin = conv.vmin[q]
                 top = float(conv.top)
-                sc2 = noise.sigma_cell * noise.sigma_cell
-                sf2 = noise.sigma_floor * noise.sigma_floor
-                h0 = ctr0 >> 1
-                base = h0 >> 3
-                off = h0 - 8 * base
-                if noisy:
-                    sk = _selector_key(noise.key_cell, 0)
-                    for w in range(((h0 + n - 1) >> 3) - base + 1):
-                        selw[w] = splitmix64(sk, np.uint64(base + w))
-                selb = selw.view(np.uint8)
-                for j in range(n):
-                    a = float(row[j])
-                    b = float(row[n + j])
-                    sv = (gr[j] * (a - b) + orr[j]) * inv
-                    c = np.rint(sv)
-                    d = max(0.5 - abs(sv - c), 0.5 - sv, sv - top + 0.5)
-                    c = min(max(c, 0.0), top)
-                    accv[j] += scale * vals[int(c)]
-                    if noisy:
-                        gi = gr[j] * inv
-                        k2 = gi * gi * (sc2 * (max(a, 0.0) + max(b, 0.0)) + sf2)
-                        tail = selb[off + j] == 0
-                        hit = (d * d <= k2 * (Z_CENTRAL * Z_CENTRAL)) | (tail & (d * d <= k2 * (Z_MAX * Z_MAX)))
+                if not noisy:
+                    for j in range(n):
+                        sv = (gr[j] * (float(row[j]) - float(row[n + j])) + orr[j]) * inv
+                        c = min(max(np.rint(sv), 0.0), top)
+                        accv[j] += scale * (c / inv + vmin)
+                else:
+                    off = _row_selectors(selw, noise.key_cell, 0, ctr0 >> 1, n)
+                    car = ca[0]
+                    cbr = cb[0]
+                    for j in range(n):
+                        a = float(row[j])
+                        b = float(row[n + j])
+                        sv = (gr[j] * (a - b) + orr[j]) * inv
+                        c = np.rint(sv)
+                        e = 0.5 - abs(sv - c)
+                        c = min(max(c, 0.0), top)
+                        accv[j] += scale * (c / inv + vmin)
+                        hit = e * e <= car[j] * (max(a, 0.0) + max(b, 0.0)) + cbr[j]
                         flag[j] = hit
                         need += hit
+                    for i in range(_tail_columns(selw, off, n, tcol)):
+                        j = tcol[i]
+                        a = float(row[j])
+                        b = float(row[n + j])
+                        sv = (gr[j] * (a - b) + orr[j]) * inv
+                        e = 0.5 - abs(sv - np.rint(sv))
+                        if e * e <= _TAIL_RATIO2 * (car[j] * (max(a, 0.0) + max(b, 0.0)) + cbr[j]):
+                            need += not flag[j]
+                            flag[j] = True
             else:
                 for j in range(n):
                     v = _analog(row, n, j, rail, conv)
@@ -501,15 +573,15 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                     flag[j] = hit
                     need += hit
             if noisy and (need or not noise.skip):
-                if conv.mode == CONV_AFFINE and conv.sat_kind == SAT_NONE and not conv.differential:
-                    _noise_pass_affine(row[rail * n:(rail + 1) * n], flag, hits,
+                if written and not conv.differential:
+                    _noise_pass_affine(row[rail * n:(rail + 1) * n], flag, hits, selw, off,
                                        conv.gain[t, rail], conv.aff_o[t, q, rail], conv.inv[q],
                                        conv.vmin[q], float(conv.top), noise, ctr0 + rail, scale,
                                        accv)
-                elif conv.mode == CONV_AFFINE and conv.sat_kind == SAT_NONE:
-                    _noise_pass_affine_diff(row, n, flag, hits, conv.gain[t, 0],
-                                            conv.aff_o[t, q, 0], conv.inv[q], float(conv.top),
-                                            vals, noise, ctr0, scale, accv)
+                elif written:
+                    _noise_pass_affine_diff(row, n, flag, hits, selw, off, conv.gain[t, 0],
+                                            conv.aff_o[t, q, 0], conv.inv[q], conv.vmin[q],
+                                            float(conv.top), noise, ctr0, scale, accv)
                 else:
                     m = 0
                     for j in range(n):
@@ -528,16 +600,6 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
 
 
 @njit(cache=True, inline="always")
-def _draw_affine(j, v, tail, gr, orr, inv, vmin, top, sc2, sf2, key, ctr, table, scale, accv):
-    c = min(max(np.rint((gr * v + orr) * inv), 0.0), top)
-    sig = math.sqrt(sc2 * max(v, 0.0) + sf2)
-    vn = v + sig * gauss_from_bits(splitmix64(key, ctr), tail, table)
-    cn = min(max(np.rint((gr * vn + orr) * inv), 0.0), top)
-    if cn != c:
-        accv[j] += scale * ((cn / inv + vmin) - (c / inv + vmin))
-
-
-@njit(cache=True, inline="always")
 def _gather(flag, hits, n, skip):
     """The columns whose noise must be drawn (flagged, or every one without skipping),
     written to hits[:m] without branches; returns m."""
@@ -549,11 +611,12 @@ def _gather(flag, hits, n, skip):
 
 
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
-def _noise_pass_affine(src, flag, hits, gr, orr, inv, vmin, top, noise, ctr0, scale, accv):
+def _noise_pass_affine(src, flag, hits, selw, off, gr, orr, inv, vmin, top, noise, ctr0, scale,
+                       accv):
     """Pass 2 of the common case (affine conversion of one rail, no saturation): the noise
     of column j is one Gaussian of sigma sqrt(sigma_cell**2 c + sigma_floor**2) drawn at
-    counter ctr0 + 2 j, for the columns pass 1 flagged (within Z_CENTRAL sigmas of a
-    reference, or within Z_MAX with a tail draw), gathered without branches."""
+    counter ctr0 + 2 j, for the columns pass 1 flagged (every column without skipping),
+    gathered without branches. selw, off: the row's selector words (:func:`_row_selectors`)."""
     n = src.shape[0]
     sc2 = noise.sigma_cell * noise.sigma_cell
     sf2 = noise.sigma_floor * noise.sigma_floor
@@ -562,13 +625,20 @@ def _noise_pass_affine(src, flag, hits, gr, orr, inv, vmin, top, noise, ctr0, sc
     m = _gather(flag, hits, n, noise.skip)
     for i in range(m):
         j = hits[i]
-        c = ctr0 + 2 * j
-        _draw_affine(j, float(src[j]), is_tail(key, c), gr[j], orr[j], inv, vmin, top, sc2, sf2,
-                     key, c, table, scale, accv)
+        ctr = ctr0 + 2 * j
+        v = float(src[j])
+        tail = _selector_byte(selw, off, j) == 0
+        c = min(max(np.rint((gr[j] * v + orr[j]) * inv), 0.0), top)
+        vn = v + math.sqrt(sc2 * max(v, 0.0) + sf2) * gauss_from_bits(splitmix64(key, ctr), tail,
+                                                                       table)
+        cn = min(max(np.rint((gr[j] * vn + orr[j]) * inv), 0.0), top)
+        if cn != c:
+            accv[j] += scale * ((cn / inv + vmin) - (c / inv + vmin))
 
 
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
-def _noise_pass_affine_diff(row, n, flag, hits, gr, orr, inv, top, vals, noise, ctr0, scale, accv):
+def _noise_pass_affine_diff(row, n, flag, hits, selw, off, gr, orr, inv, vmin, top, noise, ctr0,
+                            scale, accv):
     """Pass 2 of a differential affine conversion without saturation: the noise of column j
     (BL - BLB) is one Gaussian of sigma sqrt(sigma_cell**2 (BL + BLB) + sigma_floor**2) drawn
     at counter ctr0 + 2 j, for the columns pass 1 flagged; the arithmetic of the generic
@@ -584,12 +654,19 @@ def _noise_pass_affine_diff(row, n, flag, hits, gr, orr, inv, top, vals, noise, 
         a = float(row[j])
         b = float(row[n + j])
         v = a - b
+        tail = _selector_byte(selw, off, j) == 0
         c = min(max(np.rint((gr[j] * v + orr[j]) * inv), 0.0), top)
         sig = math.sqrt(sc * sc * (max(a, 0.0) + max(b, 0.0)) + sf * sf)
-        vn = v + sig * gauss_from_bits(splitmix64(key, ctr), is_tail(key, ctr), table)
+        vn = v + sig * gauss_from_bits(splitmix64(key, ctr), tail, table)
         cn = min(max(np.rint((gr[j] * vn + orr[j]) * inv), 0.0), top)
         if cn != c:
-            accv[j] += scale * (vals[int(cn)] - vals[int(c)])
+            accv[j] += scale * ((cn / inv + vmin) - (c / inv + vmin))
+
+
+@njit(cache=True, inline="always")
+def _selector_byte(selw, off, j):
+    """Column j's selector byte from its row's selector words (:func:`_row_selectors`)."""
+    return (selw[(off + j) >> 3] >> np.uint64(8 * ((off + j) & 7))) & np.uint64(0xFF)
 
 
 @intrinsic
