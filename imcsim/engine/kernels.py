@@ -28,12 +28,17 @@ pure function of (stream key, counter) with counter = ((vector * planes + plane)
 the layer's input stream; a result therefore depends only on (seed, inputs, card), not on
 batch chunking or thread count. The uniform generator is SplitMix64 (Steele, Lea, Flood,
 "Fast splittable pseudorandom number generators", OOPSLA 2014) evaluated at the counter.
-A draw is a mixture that is exactly Gaussian: a selector byte (one byte of a SplitMix64
-value of a salted key shared by eight neighbouring columns of one rail, see
-:func:`_selector`) is 0 with probability ``2 P_TAIL = 1/256``
-and then the draw is a tail draw, ``p = P_TAIL u``; otherwise ``p = P_TAIL + (1/2 -
-P_TAIL) u``, with ``u`` from the top 53 bits of the draw's own SplitMix64 value and the
-sign from its lowest bit. Central quantiles are interpolated from a table of exact
+A draw is a mixture that is exactly Gaussian: it is a tail draw with probability ``2 P_TAIL =
+1/256``, ``p = P_TAIL u``, otherwise a central one, ``p = P_TAIL + (1/2 - P_TAIL) u``, with
+``u`` from the top 53 bits of the draw's own SplitMix64 value and the sign from its lowest
+bit. Which draws are tail draws is decided by a separate selector stream (a salted key per
+rail): the column slots ``counter // 2`` form blocks of 256, and each block's tail slots are
+an independent Bernoulli(1/256) set drawn as a whole (:func:`_block_tails`): their number
+from Binomial(256, 1/256) by its inverse distribution function (truncated at
+``_TAILS_MAX = 24`` per block, P(more) < 1e-25), their positions as distinct bytes of
+further SplitMix64 values, which makes them a uniform random subset. A row of 256 columns
+thus finds its tail draws (one on average) with 1.6 SplitMix64 calls instead of one per
+column. Central quantiles are interpolated from a table of exact
 quantiles at ``2**-14`` spacing (``|z| <= Z_CENTRAL = 2.886``, error < 4e-5); tail
 quantiles are computed by Acklam's rational approximation refined by one Halley step (P. J.
 Acklam, "An algorithm for computing the inverse normal cumulative distribution function",
@@ -72,6 +77,12 @@ P_TAIL = 2.0 ** -9
 #: |z| at P_TAIL, and the largest |z| the generator can return (p = 2**-63)
 Z_CENTRAL = 2.8856349124
 Z_MAX = 9.0044039715
+#: column slots per block of the selector stream, the most tail slots a block can hold, and
+#: P(no tail slot in a block) = (1 - 1/256)**256, the first term of the binomial's
+#: distribution function
+_BLOCK = 256
+_TAILS_MAX = 24
+_P_NO_TAIL = (1.0 - 1.0 / _BLOCK) ** _BLOCK
 #: salt of the selector stream (SplitMix64's golden-ratio increment's complement)
 _SALT = np.uint64(0x61C8864680B583EB)
 _RAIL_SALT = np.uint64(0xD1B54A32D192ED03)
@@ -127,21 +138,78 @@ def _selector_key(key, rail):
 
 
 @njit(cache=True, inline="always")
-def _selector(key, counter):
-    """The selector byte of a draw: with h = counter // 2 (the column's slot) and r =
-    counter % 2 (its rail), byte h % 8 of SplitMix64 at h // 8 of the rail's salted key
-    (eight neighbouring columns share one call)."""
-    c = np.uint64(counter)
-    h = c >> np.uint64(1)
-    w = splitmix64(_selector_key(key, c & np.uint64(1)), h >> np.uint64(3))
-    return (w >> ((h & np.uint64(7)) * np.uint64(8))) & np.uint64(0xFF)
+def _block_tails(sk, block, seen, pos):
+    """The tail slots (0..255) of slot block ``block`` of the selector stream ``sk``
+    (:func:`_selector_key`), written to pos[:k]; returns k. Their number k comes from the top
+    53 bits of SplitMix64 at ``64 block`` through the inverse distribution function of
+    Binomial(256, 1/256) (its terms by the recurrence p(k+1) = p(k) (256 - k) / ((k + 1)
+    255)), at most _TAILS_MAX; their positions are the first k distinct bytes of SplitMix64
+    at ``64 block + 1``, ``64 block + 2``, ... (seen (4,) uint64: scratch bitmap of the bytes
+    taken; 63 words, 504 bytes, always hold k <= 24 distinct ones in practice)."""
+    base = np.uint64(block) << np.uint64(6)
+    u = float(splitmix64(sk, base) >> np.uint64(11)) * (1.0 / 9007199254740992.0)   # 2**-53
+    pk = _P_NO_TAIL
+    f = pk
+    k = 0
+    while u >= f and k < _TAILS_MAX:
+        pk *= (_BLOCK - k) / ((k + 1) * (_BLOCK - 1.0))
+        k += 1
+        f += pk
+    m = 0
+    if k == 0:
+        return 0
+    for i in range(4):
+        seen[i] = 0
+    i = 1
+    while m < k and i < 64:
+        w = splitmix64(sk, base | np.uint64(i))
+        for b in range(8):
+            v = (w >> np.uint64(8 * b)) & np.uint64(0xFF)
+            bit = np.uint64(1) << (v & np.uint64(63))
+            q = v >> np.uint64(6)
+            if m < k and (seen[q] & bit) == 0:
+                seen[q] |= bit
+                pos[m] = v
+                m += 1
+        i += 1
+    return m
 
 
 @njit(cache=True, inline="always")
+def _tail_at(key, counter, seen, pos):
+    """True when the draw at ``counter`` of stream ``key`` is a tail draw: slot h = counter //
+    2 is among the tail slots of its block in the selector stream of rail counter % 2."""
+    c = np.uint64(counter)
+    h = c >> np.uint64(1)
+    k = _block_tails(_selector_key(key, c & np.uint64(1)), h >> np.uint64(8), seen, pos)
+    t = h & np.uint64(_BLOCK - 1)
+    for i in range(k):
+        if pos[i] == t:
+            return True
+    return False
+
+
+@njit(cache=True)
 def is_tail(key, counter):
-    """True when the draw at ``counter`` is a tail draw (|z| > Z_CENTRAL): its selector
-    byte is 0 (1 in 256)."""
-    return _selector(key, counter) == np.uint64(0)
+    """True when the draw at ``counter`` of stream ``key`` is a tail draw (|z| > Z_CENTRAL;
+    one draw in 256)."""
+    return _tail_at(np.uint64(key), counter, np.empty(4, np.uint64), np.empty(_TAILS_MAX, np.uint64))
+
+
+@njit(cache=True, inline="always")
+def _row_tails(key, rail, h0, n, bit, seen, pos, mark, cols, m):
+    """Marks the tail draws of one row's n conversions (stream key, selector rail ``rail``,
+    first column slot h0): mark[j] |= bit and j appended to cols[m:]; returns the new m."""
+    sk = _selector_key(key, rail)
+    for blk in range(h0 // _BLOCK, (h0 + n - 1) // _BLOCK + 1):
+        k = _block_tails(sk, blk, seen, pos)
+        for i in range(k):
+            j = blk * _BLOCK + np.int64(pos[i]) - h0
+            if j >= 0 and j < n:
+                mark[j] |= bit
+                cols[m] = j
+                m += 1
+    return m
 
 
 @njit(cache=True)
@@ -181,18 +249,17 @@ def gauss_from_bits(bits, tail, table):
     return -z if (bits & np.uint64(1)) else z
 
 
-@njit(cache=True, inline="always")
-def gauss(key, counter, table):
-    """Standard normal at ``counter`` of stream ``key``."""
-    return gauss_from_bits(splitmix64(key, counter), is_tail(key, counter), table)
-
-
 @njit(cache=True)
 def draw_gaussians(key, counters, table):
-    """The stream's Gaussians at the given counters (for tests of the generator)."""
+    """The stream's standard normals at the given counters (for tests of the generator and
+    of the kernel against the reference)."""
+    key = np.uint64(key)          # an int64 key would mix with uint64 into floats
     out = np.empty(counters.shape[0])
+    seen = np.empty(4, np.uint64)
+    pos = np.empty(_TAILS_MAX, np.uint64)
     for i in range(counters.shape[0]):
-        out[i] = gauss(key, counters[i], table)
+        c = counters[i]
+        out[i] = gauss_from_bits(splitmix64(key, c), _tail_at(key, c, seen, pos), table)
     return out
 
 
@@ -343,38 +410,46 @@ def _rail_sigma(row, n, j, rail, conv, noise):
     return sc * math.sqrt(a) + sf
 
 
-@njit(cache=True, inline="always")
-def _any_tail(conv, noise, ctr):
-    """Whether any of the draws :func:`_noisy_value` makes for the conversion at counter ctr
-    is a tail draw (their selector bytes; the same streams and counters)."""
-    if is_tail(noise.key_cell, ctr):
-        return True
-    if conv.sat_kind == SAT_NONE:
-        return False
-    if conv.differential and is_tail(noise.key_cell, ctr + 1):
-        return True
-    return is_tail(noise.key_floor, ctr)
+#: bits of a conversion's tail mark (:func:`_row_marks`): the draw of key_cell at its counter
+#: ctr, of key_cell at ctr + 1 (BLB of a differential column, with saturation), of key_floor
+#: at ctr (with saturation)
+_T_CELL, _T_CELL_B, _T_FLOOR = 1, 2, 4
 
 
 @njit(cache=True, inline="always")
-def _noisy_value(row, n, j, rail, conv, noise, ctr, central_ok):
+def _row_marks(conv, noise, h0, rail, n, seen, pos, mark, cols):
+    """Marks the tail draws of one row's conversions, for every stream
+    :func:`_noisy_value` draws from (bits _T_*; h0: the row's first column slot, rail: the
+    conversion's rail); returns the number of entries written to cols (the marked columns,
+    for clearing)."""
+    m = _row_tails(noise.key_cell, rail, h0, n, _T_CELL, seen, pos, mark, cols, 0)
+    if conv.sat_kind != SAT_NONE:
+        if conv.differential:
+            m = _row_tails(noise.key_cell, 1, h0, n, _T_CELL_B, seen, pos, mark, cols, m)
+        m = _row_tails(noise.key_floor, rail, h0, n, _T_FLOOR, seen, pos, mark, cols, m)
+    return m
+
+
+@njit(cache=True, inline="always")
+def _noisy_value(row, n, j, rail, conv, noise, ctr, mark, central_ok):
     """(drawn, analog value with noise): drawn is False (and the value unused) when every
-    draw is central and central_ok (the code cannot change then). Streams: without saturation one Gaussian of key_cell at ctr;
-    with saturation per-rail cell noise of key_cell at ctr (rail 0) / ctr + 1 (BLB of a
+    draw is central and central_ok (the code cannot change then); mark: the conversion's
+    tail mark (:func:`_row_marks`). Streams: without saturation one Gaussian of key_cell at
+    ctr; with saturation per-rail cell noise of key_cell at ctr (rail 0) / ctr + 1 (BLB of a
     differential column) before the curve, and the floor of key_floor at ctr after it."""
     sc = noise.sigma_cell
     sf = noise.sigma_floor
     k1 = noise.key_cell
     k3 = noise.key_floor
-    t1 = is_tail(k1, ctr)
+    t1 = (mark & _T_CELL) != 0
     if conv.sat_kind == SAT_NONE:
         if central_ok and not t1:
             return False, 0.0
         z = gauss_from_bits(splitmix64(k1, ctr), t1, noise.table)
         return True, _analog(row, n, j, rail, conv) + _rail_sigma(row, n, j, rail, conv, noise) * z
-    t3 = is_tail(k3, ctr)
+    t3 = (mark & _T_FLOOR) != 0
     if conv.differential:
-        t2 = is_tail(k1, ctr + 1)
+        t2 = (mark & _T_CELL_B) != 0
         if central_ok and not (t1 or t2 or t3):
             return False, 0.0
         a = float(row[j])
@@ -398,37 +473,6 @@ def _noisy_value(row, n, j, rail, conv, noise, ctr, central_ok):
 _CANDIDATE_SLACK = 1.0 + 2.0 ** -20
 #: (Z_MAX / Z_CENTRAL)**2: the candidate bound of a tail draw relative to a central one
 _TAIL_RATIO2 = (Z_MAX / Z_CENTRAL) ** 2
-_ONES = np.uint64(0x0101010101010101)
-_HIGHS = np.uint64(0x8080808080808080)
-
-
-@njit(cache=True, inline="always")
-def _row_selectors(selw, key, rail, h0, n):
-    """The selector words of one row's n conversions (rail ``rail``, first column slot h0):
-    selw[w] holds the selector bytes of slots 8 (base + w) .. 8 (base + w) + 7; returns the
-    offset ``off`` of the row's first column in those bytes (column j: byte off + j)."""
-    base = h0 >> 3
-    sk = _selector_key(key, rail)
-    for w in range(((h0 + n - 1) >> 3) - base + 1):
-        selw[w] = splitmix64(sk, np.uint64(base + w))
-    return h0 - 8 * base
-
-
-@njit(cache=True, inline="always")
-def _tail_columns(selw, off, n, cols):
-    """The columns of a row whose selector byte is 0 (tail draws; one column in 256 on
-    average), written to cols[:m]; returns m. A word without a zero byte is passed over with
-    one test (``(w - 0x01..01) & ~w & 0x80..80`` is zero exactly then)."""
-    m = 0
-    for w in range((off + n + 7) >> 3):
-        x = selw[w]
-        if (x - _ONES) & ~x & _HIGHS:
-            for k in range(8):
-                j = 8 * w + k - off
-                if j >= 0 and j < n and ((x >> np.uint64(8 * k)) & np.uint64(0xFF)) == 0:
-                    cols[m] = j
-                    m += 1
-    return m
 
 
 @njit(cache=True, inline="always")
@@ -447,7 +491,7 @@ def _candidate_coefficients(gr, inv, noise, ca, cb):
 
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
 def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc, flag, hits,
-                  selw):
+                  mark):
     """Convert and accumulate every access of row group g (tile t, grid q) for a block of
     vectors. buf[r] holds the weighted counts of access r = bi * P + p (vector b0 + bi,
     plane p): BL in [:n], BLB in [n:]. The value of each code is added to acc[bi] with the
@@ -455,15 +499,15 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
 
     Pass 1 converts without noise and flags the conversions whose code some noise value
     could change: a draw is needed within Z_CENTRAL noise bounds of the nearest reference,
-    or within Z_MAX bounds when the draw is a tail draw (its selector byte). Pass 2 draws
+    or within Z_MAX bounds when the draw is a tail draw (the row's tail draws are marked
+    first, :func:`_row_marks`; mark (n,) uint8 is zero on entry and on return). Pass 2 draws
     the noise of the flagged conversions alone and corrects their sums.
 
     In the written-out affine branches (no saturation) pass 1 flags a superset of these at a
     few operations per conversion: the distance to the nearest reference is bounded below by
     e = 1/2 - |s - rint(s)| (in lsb; beyond the clipped ends of the grid the nearest
-    reference lies only farther), compared with the central bound; the tail draws (one
-    selector byte in 256, found a word of eight at a time by :func:`_tail_columns`) are
-    then compared with the Z_MAX bound. Drawing a conversion its noise cannot move changes
+    reference lies only farther), compared with the central bound; the tail draws (one in
+    256) are then compared with the Z_MAX bound. Drawing a conversion its noise cannot move changes
     nothing, so the superset gives the result of drawing every conversion, as the general
     path does (tests compare with ``Noise.skip = False``)."""
     R = buf.shape[0]
@@ -473,7 +517,9 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
     written = conv.mode == CONV_AFFINE and conv.sat_kind == SAT_NONE
     ca = np.empty((n_rails, n))
     cb = np.empty((n_rails, n))
-    tcol = np.empty(n, np.int64)
+    tcol = np.empty(3 * n, np.int64)
+    seen = np.empty(4, np.uint64)
+    pos = np.empty(_TAILS_MAX, np.uint64)
     if written and noisy:
         for rail in range(n_rails):
             _candidate_coefficients(conv.gain[t, rail], conv.inv[q], noise, ca[rail], cb[rail])
@@ -486,7 +532,7 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
         for rail in range(n_rails):
             scale = s_bl[p] if rail == 0 else -s_blb[p]
             need = 0
-            off = 0
+            nt = 0
             if written and not conv.differential:
                 # the common case, written out so that LLVM vectorizes it
                 gr = conv.gain[t, rail]
@@ -500,7 +546,8 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                         c = min(max(np.rint((gr[j] * src[j] + orr[j]) * inv), 0.0), top)
                         accv[j] += scale * (c / inv + vmin)
                 else:
-                    off = _row_selectors(selw, noise.key_cell, rail, (ctr0 + rail) >> 1, n)
+                    nt = _row_tails(noise.key_cell, rail, ctr0 >> 1, n, _T_CELL, seen, pos, mark,
+                                    tcol, 0)
                     car = ca[rail]
                     cbr = cb[rail]
                     for j in range(n):
@@ -513,7 +560,7 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                         flag[j] = hit
                         need += hit
                     # the tail draws (about one column a row): the same bound with Z_MAX
-                    for i in range(_tail_columns(selw, off, n, tcol)):
+                    for i in range(nt):
                         j = tcol[i]
                         s = (gr[j] * src[j] + orr[j]) * inv
                         e = 0.5 - abs(s - np.rint(s))
@@ -536,7 +583,8 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                         c = min(max(np.rint(sv), 0.0), top)
                         accv[j] += scale * (c / inv + vmin)
                 else:
-                    off = _row_selectors(selw, noise.key_cell, 0, ctr0 >> 1, n)
+                    nt = _row_tails(noise.key_cell, 0, ctr0 >> 1, n, _T_CELL, seen, pos, mark,
+                                    tcol, 0)
                     car = ca[0]
                     cbr = cb[0]
                     for j in range(n):
@@ -550,7 +598,7 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                         hit = e * e <= car[j] * (max(a, 0.0) + max(b, 0.0)) + cbr[j]
                         flag[j] = hit
                         need += hit
-                    for i in range(_tail_columns(selw, off, n, tcol)):
+                    for i in range(nt):
                         j = tcol[i]
                         a = float(row[j])
                         b = float(row[n + j])
@@ -560,6 +608,8 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                             need += not flag[j]
                             flag[j] = True
             else:
+                if noisy:
+                    nt = _row_marks(conv, noise, ctr0 >> 1, rail, n, seen, pos, mark, tcol)
                 for j in range(n):
                     v = _analog(row, n, j, rail, conv)
                     c, d, k = _code(v, conv, t, q, rail, j)
@@ -567,19 +617,19 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                     bound = k * _rail_sigma(row, n, j, rail, conv, noise)
                     hit = d <= Z_MAX * bound
                     if hit and noise.skip and d > Z_CENTRAL * bound:
-                        # beyond Z_CENTRAL bounds only a tail draw can change the code: look
-                        # at the selectors here, so that pass 2 sees only the real draws
-                        hit = _any_tail(conv, noise, ctr0 + 2 * j + rail)
+                        # beyond Z_CENTRAL bounds only a tail draw can change the code: its
+                        # mark decides here, so that pass 2 sees only the real draws
+                        hit = mark[j] != 0
                     flag[j] = hit
                     need += hit
             if noisy and (need or not noise.skip):
                 if written and not conv.differential:
-                    _noise_pass_affine(row[rail * n:(rail + 1) * n], flag, hits, selw, off,
+                    _noise_pass_affine(row[rail * n:(rail + 1) * n], flag, hits, mark,
                                        conv.gain[t, rail], conv.aff_o[t, q, rail], conv.inv[q],
                                        conv.vmin[q], float(conv.top), noise, ctr0 + rail, scale,
                                        accv)
                 elif written:
-                    _noise_pass_affine_diff(row, n, flag, hits, selw, off, conv.gain[t, 0],
+                    _noise_pass_affine_diff(row, n, flag, hits, mark, conv.gain[t, 0],
                                             conv.aff_o[t, q, 0], conv.inv[q], conv.vmin[q],
                                             float(conv.top), noise, ctr0, scale, accv)
                 else:
@@ -593,10 +643,12 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                         c, d, k = _code(v, conv, t, q, rail, j)
                         central_ok = noise.skip and d > k * Z_CENTRAL * _rail_sigma(row, n, j, rail, conv, noise)
                         drawn, vn = _noisy_value(row, n, j, rail, conv, noise, ctr0 + 2 * j + rail,
-                                                 central_ok)
+                                                 mark[j], central_ok)
                         if drawn:
                             cn, _, _ = _code(vn, conv, t, q, rail, j)
                             accv[j] += scale * (vals[cn] - vals[c])
+            for i in range(nt):
+                mark[tcol[i]] = 0
 
 
 @njit(cache=True, inline="always")
@@ -611,12 +663,11 @@ def _gather(flag, hits, n, skip):
 
 
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
-def _noise_pass_affine(src, flag, hits, selw, off, gr, orr, inv, vmin, top, noise, ctr0, scale,
-                       accv):
+def _noise_pass_affine(src, flag, hits, mark, gr, orr, inv, vmin, top, noise, ctr0, scale, accv):
     """Pass 2 of the common case (affine conversion of one rail, no saturation): the noise
     of column j is one Gaussian of sigma sqrt(sigma_cell**2 c + sigma_floor**2) drawn at
     counter ctr0 + 2 j, for the columns pass 1 flagged (every column without skipping),
-    gathered without branches. selw, off: the row's selector words (:func:`_row_selectors`)."""
+    gathered without branches; mark: the row's tail marks (:func:`_row_tails`)."""
     n = src.shape[0]
     sc2 = noise.sigma_cell * noise.sigma_cell
     sf2 = noise.sigma_floor * noise.sigma_floor
@@ -627,7 +678,7 @@ def _noise_pass_affine(src, flag, hits, selw, off, gr, orr, inv, vmin, top, nois
         j = hits[i]
         ctr = ctr0 + 2 * j
         v = float(src[j])
-        tail = _selector_byte(selw, off, j) == 0
+        tail = mark[j] != 0
         c = min(max(np.rint((gr[j] * v + orr[j]) * inv), 0.0), top)
         vn = v + math.sqrt(sc2 * max(v, 0.0) + sf2) * gauss_from_bits(splitmix64(key, ctr), tail,
                                                                        table)
@@ -637,7 +688,7 @@ def _noise_pass_affine(src, flag, hits, selw, off, gr, orr, inv, vmin, top, nois
 
 
 @njit(cache=True, fastmath={"nnan", "ninf", "nsz"})
-def _noise_pass_affine_diff(row, n, flag, hits, selw, off, gr, orr, inv, vmin, top, noise, ctr0,
+def _noise_pass_affine_diff(row, n, flag, hits, mark, gr, orr, inv, vmin, top, noise, ctr0,
                             scale, accv):
     """Pass 2 of a differential affine conversion without saturation: the noise of column j
     (BL - BLB) is one Gaussian of sigma sqrt(sigma_cell**2 (BL + BLB) + sigma_floor**2) drawn
@@ -654,19 +705,13 @@ def _noise_pass_affine_diff(row, n, flag, hits, selw, off, gr, orr, inv, vmin, t
         a = float(row[j])
         b = float(row[n + j])
         v = a - b
-        tail = _selector_byte(selw, off, j) == 0
+        tail = mark[j] != 0
         c = min(max(np.rint((gr[j] * v + orr[j]) * inv), 0.0), top)
         sig = math.sqrt(sc * sc * (max(a, 0.0) + max(b, 0.0)) + sf * sf)
         vn = v + sig * gauss_from_bits(splitmix64(key, ctr), tail, table)
         cn = min(max(np.rint((gr[j] * vn + orr[j]) * inv), 0.0), top)
         if cn != c:
             accv[j] += scale * ((cn / inv + vmin) - (c / inv + vmin))
-
-
-@njit(cache=True, inline="always")
-def _selector_byte(selw, off, j):
-    """Column j's selector byte from its row's selector words (:func:`_row_selectors`)."""
-    return (selw[(off + j) >> 3] >> np.uint64(8 * ((off + j) & 7))) & np.uint64(0xFF)
 
 
 @intrinsic
@@ -749,7 +794,7 @@ def mac_convert_accumulate(inp, groups, sums, conv, noise, vec_block, vec0, cola
         R = nb * P
         acc = np.zeros((nb, n_cols))
         flag = np.empty(n_cols, np.bool_)
-        selw = np.empty(n_cols // 8 + 2, np.uint64)
+        mark = np.zeros(n_cols, np.uint8)
         hits = np.empty(n_cols, np.int64)
         cnt_bl = np.empty(n_cols, np.uint64)
         cnt_blb = np.empty(n_cols, np.uint64)
@@ -796,7 +841,7 @@ def mac_convert_accumulate(inp, groups, sums, conv, noise, vec_block, vec0, cola
                         buf[r, j] = np.float32(cnt_bl[j])
                         buf[r, n_cols + j] = np.float32(cnt_blb[j])
             _convert_rows(buf, n_cols, P, b0, vec0, g, G, groups.tile[g], groups.grid[g], conv,
-                          noise, inp.s_bl, inp.s_blb, acc, flag, hits, selw)
+                          noise, inp.s_bl, inp.s_blb, acc, flag, hits, mark)
         for bi in range(nb):
             for j in range(n_cols):
                 colacc[b0 + bi, j] = acc[bi, j]

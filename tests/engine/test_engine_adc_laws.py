@@ -4,11 +4,12 @@ import math
 
 import numpy as np
 import pytest
+from numba import njit
 from scipy.special import ndtr, ndtri
 
 import device_models as dm
 import imcsim
-from imcsim.engine import ImcBackend
+from imcsim.engine import ImcBackend, kernels
 from imcsim.engine.kernels import (P_TAIL, Z_MAX, draw_gaussians, gauss_table,
                                    gaussians_from_bits)
 
@@ -235,6 +236,58 @@ def test_selector_makes_tail_draws_at_their_rate():
     assert binomial_ok(int(np.count_nonzero(np.abs(z) > central)), z.size, 2 * P_TAIL)
     assert abs(z.mean()) < 4.5 / math.sqrt(z.size)
     assert abs(z.var() - 1) < 4.5 * math.sqrt(2 / z.size)
+
+
+def _block_counts_and_slots(key, rail, n_blocks):
+    sk = np.uint64(kernels._selector_key(np.uint64(key), rail))
+    seen = np.empty(4, np.uint64)
+    pos = np.empty(kernels._TAILS_MAX, np.uint64)
+    counts = np.empty(n_blocks, int)
+    slots = []
+    for b in range(n_blocks):
+        k = kernels._block_tails(sk, b, seen, pos)
+        counts[b] = k
+        slots.append(pos[:k].astype(int))
+    return counts, slots
+
+
+def test_tail_slots_of_a_block_are_a_bernoulli_set():
+    """Each block's tail slots: their number follows Binomial(256, 1/256) and they are
+    distinct slots spread uniformly (chi-square tests at fixed keys, p > 1e-4), so every slot
+    is a tail draw with probability 1/256 independently."""
+    from scipy.stats import binom, chisquare
+
+    counts, slots = _block_counts_and_slots(3, 0, 60_000)
+    expected = binom.pmf(np.arange(6), 256, 1 / 256)
+    expected = np.append(expected, 1 - expected.sum()) * counts.size
+    observed = np.bincount(np.minimum(counts, 6), minlength=7)
+    assert chisquare(observed, expected).pvalue > 1e-4
+    assert all(len(set(s)) == len(s) for s in slots)
+    allslots = np.concatenate(slots)
+    assert chisquare(np.bincount(allslots, minlength=256)).pvalue > 1e-4
+    # the two rails' selector streams are not the same stream
+    other, _ = _block_counts_and_slots(3, 1, 2_000)
+    assert not np.array_equal(other, counts[:2_000])
+
+
+@njit
+def _marks_of_a_row(key, rail, h0, n):
+    mark = np.zeros(n, np.uint8)
+    cols = np.empty(n, np.int64)
+    m = kernels._row_tails(key, rail, h0, n, 1, np.empty(4, np.uint64),
+                           np.empty(kernels._TAILS_MAX, np.uint64), mark, cols, 0)
+    return mark, cols[:m]
+
+
+@pytest.mark.parametrize("h0,n", [(0, 256), (256 * 40 + 17, 300), (255, 2), (5_000_003, 1000)])
+def test_row_tail_marks_agree_with_the_per_counter_selector(h0, n):
+    """The kernel's row-wise tail marks are the per-counter definition (slot h = counter // 2,
+    rail = counter % 2), also for rows that start inside a block or span several."""
+    for rail in (0, 1):
+        mark, cols = _marks_of_a_row(np.uint64(21), rail, h0, n)
+        want = np.array([kernels.is_tail(np.uint64(21), 2 * (h0 + j) + rail) for j in range(n)])
+        np.testing.assert_array_equal(mark.astype(bool), want)
+        np.testing.assert_array_equal(np.sort(cols), np.flatnonzero(want))
 
 
 def test_engine_errs_at_the_gaussian_rate_at_a_4_5_sigma_margin():
