@@ -155,9 +155,9 @@ def _block_tails(sk, block, seen, pos):
         pk *= (_BLOCK - k) / ((k + 1) * (_BLOCK - 1.0))
         k += 1
         f += pk
-    m = 0
     if k == 0:
         return 0
+    m = 0
     for i in range(4):
         seen[i] = 0
     i = 1
@@ -507,8 +507,8 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
     few operations per conversion: the distance to the nearest reference is bounded below by
     e = 1/2 - |s - rint(s)| (in lsb; beyond the clipped ends of the grid the nearest
     reference lies only farther), compared with the central bound; the tail draws (one in
-    256) are then compared with the Z_MAX bound. Drawing a conversion its noise cannot move changes
-    nothing, so the superset gives the result of drawing every conversion, as the general
+    256) are then compared with the Z_MAX bound. Drawing a conversion its noise cannot move
+    changes nothing, so the superset gives the result of drawing every conversion, as the general
     path does (tests compare with ``Noise.skip = False``)."""
     R = buf.shape[0]
     noisy = noise.sigma_cell > 0.0 or noise.sigma_floor > 0.0
@@ -533,6 +533,8 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
             scale = s_bl[p] if rail == 0 else -s_blb[p]
             need = 0
             nt = 0
+            if noisy:
+                nt = _row_marks(conv, noise, ctr0 >> 1, rail, n, seen, pos, mark, tcol)
             if written and not conv.differential:
                 # the common case, written out so that LLVM vectorizes it
                 gr = conv.gain[t, rail]
@@ -546,8 +548,6 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                         c = min(max(np.rint((gr[j] * src[j] + orr[j]) * inv), 0.0), top)
                         accv[j] += scale * (c / inv + vmin)
                 else:
-                    nt = _row_tails(noise.key_cell, rail, ctr0 >> 1, n, _T_CELL, seen, pos, mark,
-                                    tcol, 0)
                     car = ca[rail]
                     cbr = cb[rail]
                     for j in range(n):
@@ -583,8 +583,6 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                         c = min(max(np.rint(sv), 0.0), top)
                         accv[j] += scale * (c / inv + vmin)
                 else:
-                    nt = _row_tails(noise.key_cell, 0, ctr0 >> 1, n, _T_CELL, seen, pos, mark,
-                                    tcol, 0)
                     car = ca[0]
                     cbr = cb[0]
                     for j in range(n):
@@ -608,8 +606,6 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                             need += not flag[j]
                             flag[j] = True
             else:
-                if noisy:
-                    nt = _row_marks(conv, noise, ctr0 >> 1, rail, n, seen, pos, mark, tcol)
                 for j in range(n):
                     v = _analog(row, n, j, rail, conv)
                     c, d, k = _code(v, conv, t, q, rail, j)
