@@ -241,13 +241,14 @@ def test_selector_makes_tail_draws_at_their_rate():
 def _block_counts_and_slots(key, rail, n_blocks):
     sk = np.uint64(kernels._selector_key(np.uint64(key), rail))
     seen = np.empty(4, np.uint64)
-    pos = np.empty(kernels._TAILS_MAX, np.uint64)
+    mark = np.zeros(256, np.uint8)
+    cols = np.empty(kernels._TAILS_MAX, np.int64)
     counts = np.empty(n_blocks, int)
     slots = []
     for b in range(n_blocks):
-        k = kernels._block_tails(sk, b, seen, pos)
+        k = kernels._block_tails(sk, b, 0, 256, 1, seen, mark, cols, 0)
         counts[b] = k
-        slots.append(pos[:k].astype(int))
+        slots.append(cols[:k].copy())
     return counts, slots
 
 
@@ -274,8 +275,7 @@ def test_tail_slots_of_a_block_are_a_bernoulli_set():
 def _marks_of_a_row(key, rail, h0, n):
     mark = np.zeros(n, np.uint8)
     cols = np.empty(n, np.int64)
-    m = kernels._row_tails(key, rail, h0, n, 1, np.empty(4, np.uint64),
-                           np.empty(kernels._TAILS_MAX, np.uint64), mark, cols, 0)
+    m = kernels._row_tails(key, rail, h0, n, 1, np.empty(4, np.uint64), mark, cols, 0)
     return mark, cols[:m]
 
 
