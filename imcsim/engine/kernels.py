@@ -175,8 +175,8 @@ def _block_tails(sk, block, off, n, bit, seen, mark, cols, m):
     are the first k distinct bytes of SplitMix64 at ``64 block + 1``, ``64 block + 2``, ...
     (seen (4,) uint64: scratch bitmap of the bytes taken; 63 words, 504 bytes, always hold k
     <= 24 distinct ones in practice). k = 0 (P = 0.37) and k = 1 (0.37) return early (the
-    first byte is always new), and slots go straight to the columns: a row costs about 12
-    ns, four times less than through a list of slots."""
+    first byte is always new), and slots go straight to the columns (in a microbenchmark
+    12 ns a row, against 58 ns through a list of slots)."""
     base = np.uint64(block) << np.uint64(6)
     u = float(splitmix64(sk, base) >> np.uint64(11)) * (1.0 / 9007199254740992.0)   # 2**-53
     if u < _TAIL_CDF[0]:
@@ -451,9 +451,9 @@ def _row_marks(key_cell, key_floor, saturating, differential, h0, rail, n, seen,
     """Marks the tail draws of one row's conversions, for every stream
     :func:`_noisy_value` draws from (bits _T_*; the noise's keys; saturating: conv.sat_kind
     != SAT_NONE; h0: the row's first column slot, rail: the conversion's rail); returns the
-    number of entries written to cols (the marked columns, for clearing). Scalars, not the
-    Conv and Noise tuples: taking a tuple of arrays apart costs their reference counts, ten
-    times the marks themselves (110 against 12 ns a row)."""
+    number of entries written to cols (the marked columns, for clearing). It takes scalars,
+    not the Conv and Noise tuples: in a microbenchmark a call cost 110 ns with the tuples and
+    36 ns with scalars."""
     m = _row_tails(key_cell, rail, h0, n, _T_CELL, seen, mark, cols, 0)
     if saturating:
         if differential:
