@@ -696,7 +696,7 @@ def _noise_pass_affine(src, hits, m, mark, gr, orr, inv, vmin, top, noise, ctr0,
     """Pass 2 of the common case (affine conversion of one rail, no saturation): the noise
     of column j is one Gaussian of sigma sqrt(sigma_cell**2 c + sigma_floor**2) drawn at
     counter ctr0 + 2 j, for the columns hits[:m] (those pass 1 flagged, every column without
-    skipping); mark: the row's tail marks (:func:`_row_tails`)."""
+    skipping); mark: the row's tail marks (:func:`_row_marks`)."""
     sc2 = noise.sigma_cell * noise.sigma_cell
     sf2 = noise.sigma_floor * noise.sigma_floor
     key = noise.key_cell
