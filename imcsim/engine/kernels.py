@@ -503,8 +503,24 @@ def _noisy_value(row, n, j, rail, conv, noise, ctr, mark, central_ok):
 #: above float64 rounding, so that the candidates contain every conversion the bounds of the
 #: general path flag, whatever the order in which the terms are rounded
 _CANDIDATE_SLACK = 1.0 + 2.0 ** -20
-#: (Z_MAX / Z_CENTRAL)**2: the candidate bound of a tail draw relative to a central one
-_TAIL_RATIO2 = (Z_MAX / Z_CENTRAL) ** 2
+#: bins of a tail draw's bound: the top 8 bits i of the draw's SplitMix64 value
+_TAIL_BINS = 256
+
+
+def _tail_bound_ratio2() -> np.ndarray:
+    """R[i] = (zb[i] / Z_CENTRAL)**2, the candidate bound of a tail draw whose SplitMix64
+    value has top byte i, relative to a central one: its u is at least i / 256, so its |z| is
+    at most zb[i] = -lower_quantile(P_TAIL i / 256) (the quantile is monotone; i = 0:
+    Z_MAX, the generator's bound), widened by 2**-40 relative (far above the few ulp by
+    which the quantile's Halley step can round, in the test of each bin's edges). Half the
+    tail draws have |z| <= 3.10 (i >= 128), so this rules out most of those a fixed Z_MAX
+    bound would send to pass 2."""
+    zb = np.array([Z_MAX] + [-lower_quantile.py_func(P_TAIL * i / _TAIL_BINS)
+                             for i in range(1, _TAIL_BINS)])
+    return (zb * (1.0 + 2.0 ** -40) / Z_CENTRAL) ** 2
+
+
+_TAIL_RATIO2 = _tail_bound_ratio2()
 
 
 @njit(cache=True, inline="always")
@@ -539,9 +555,10 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
     few operations per conversion: the distance to the nearest reference is bounded below by
     e = 1/2 - |s - rint(s)| (in lsb; beyond the clipped ends of the grid the nearest
     reference lies only farther), compared with the central bound; the tail draws (one in
-    256) are then compared with the Z_MAX bound. Drawing a conversion its noise cannot move
-    changes nothing, so the superset gives the result of drawing every conversion, as the general
-    path does (tests compare with ``Noise.skip = False``)."""
+    256) are then compared with the bound of their own draw (:func:`_tail_bound_ratio2`:
+    the largest |z| of the bin of its top byte, Z_MAX only for 1 in 256 of them). Drawing a
+    conversion its noise cannot move changes nothing, so the superset gives the result of
+    drawing every conversion, as the general path does (tests compare with ``Noise.skip = False``)."""
     R = buf.shape[0]
     noisy = noise.sigma_cell > 0.0 or noise.sigma_floor > 0.0
     n_rails = 1 if conv.differential else 2
@@ -600,7 +617,8 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                         j = tcol[i]
                         s = (gr[j] * src[j] + orr[j]) * inv
                         e = 0.5 - abs(s - np.rint(s))
-                        if e * e <= _TAIL_RATIO2 * (car[j] * max(src[j], 0.0) + cbr[j]):
+                        r2 = _TAIL_RATIO2[splitmix64(key_cell, ctr0 + rail + 2 * j) >> np.uint64(56)]
+                        if e * e <= r2 * (car[j] * max(src[j], 0.0) + cbr[j]):
                             need += not flag[j]
                             flag[j] = True
             elif written:
@@ -638,7 +656,8 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                         b = float(row[n + j])
                         sv = (gr[j] * (a - b) + orr[j]) * inv
                         e = 0.5 - abs(sv - np.rint(sv))
-                        if e * e <= _TAIL_RATIO2 * (car[j] * (max(a, 0.0) + max(b, 0.0)) + cbr[j]):
+                        r2 = _TAIL_RATIO2[splitmix64(key_cell, ctr0 + 2 * j) >> np.uint64(56)]
+                        if e * e <= r2 * (car[j] * (max(a, 0.0) + max(b, 0.0)) + cbr[j]):
                             need += not flag[j]
                             flag[j] = True
             else:

@@ -228,6 +228,25 @@ def test_gaussian_tails_at_6_sigma():
         assert zz == pytest.approx(ndtri(pp), rel=1e-12)
 
 
+def test_tail_bound_of_each_top_byte_holds_for_every_draw_in_it():
+    """Pass 1 bounds a tail draw by the top byte i of its SplitMix64 value: |z| <=
+    sqrt(_TAIL_RATIO2[i]) Z_CENTRAL for every draw in the bin, checked at both edges of each
+    bin and at random bits; the bound is tight (the bin's largest draw reaches it within
+    1e-4 relative) so that it rules out what it can."""
+    rng = np.random.default_rng(4)
+    top = np.arange(256, dtype=np.uint64) << np.uint64(56)
+    low = rng.integers(0, 1 << 56, size=(256, 2000), dtype=np.uint64)
+    low[:, 0] = 0
+    low[:, 1] = (1 << 56) - 1
+    bits = (top[:, None] | low).ravel()
+    z = np.abs(gaussians_from_bits(bits, np.ones(bits.size, dtype=bool), gauss_table()))
+    zb = np.sqrt(kernels._TAIL_RATIO2) * kernels.Z_CENTRAL
+    zmax = z.reshape(256, -1).max(axis=1)
+    assert np.all(zmax <= zb), np.flatnonzero(zmax > zb)
+    np.testing.assert_allclose(zmax[1:], zb[1:], rtol=1e-4)
+    assert zb[0] == pytest.approx(Z_MAX, rel=1e-11) and np.all(np.diff(zb) < 0)
+
+
 def test_selector_makes_tail_draws_at_their_rate():
     """The selector byte makes 1/256 of the draws tail draws (|z| > Z_CENTRAL), and the
     central ones never exceed it."""
