@@ -9,7 +9,8 @@ own bench (``imcsim.cli.bench.w1_card``, or ``imcsim.bench._card`` in releases b
 layout change, which are dual-rail only) and compiles its kernels; then the workers run the
 case in turn, round after round, so that every round compares the trees over the same
 seconds. A run is a fresh chip instance plus the B = 4096 vectors (``track_error=False``),
-as in ``imcsim bench``. Printed per tree: the minimum and median time [ms] and the median
+as in ``imcsim bench``. ``--w2 IMAGES`` times the network W2 instead (the bench's
+``steady`` case: IMAGES images through a chip built before the first round). Printed per tree: the minimum and median time [ms] and the median
 and range of the per-round ratio to the first tree (the number to compare on a shared
 machine).
 """
@@ -46,6 +47,22 @@ for _ in sys.stdin:
     t = time.perf_counter(); run(); print(time.perf_counter() - t, flush=True)
 '''
 
+WORKER_W2 = r'''
+import sys, time, numpy as np
+images = int(sys.argv[1])
+import device_models as dm
+from imcsim.cli.bench import w2_network
+from imcsim.engine import ImcBackend
+imgs = np.random.default_rng(2).random((images, 3, 32, 32))
+net, _ = w2_network(imgs)
+be = ImcBackend(dm.load_card("tim_dnn_32nm"), seed=0)
+run = lambda: net.predict(imgs, be)
+run()
+print("ready", flush=True)
+for _ in sys.stdin:
+    t = time.perf_counter(); run(); print(time.perf_counter() - t, flush=True)
+'''
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -55,13 +72,17 @@ def main(argv=None) -> int:
     ap.add_argument("--sensing", default="dual", choices=["dual", "differential"])
     ap.add_argument("--encoding", default="unsigned4", choices=["unsigned4", "ternary"])
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--w2", type=int, metavar="IMAGES", default=0,
+                    help="time the network W2 instead: IMAGES images on a built chip (the "
+                         "bench's steady case; trees with imcsim.cli.bench only)")
     a = ap.parse_args(argv)
     procs = []
     for tree in a.trees:
         env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
+        args = ([WORKER_W2, str(a.w2)] if a.w2 else
+                [WORKER, str(a.rows), "1" if a.noisy else "0", a.sensing, a.encoding])
         procs.append(subprocess.Popen(
-            [sys.executable, "-c", WORKER, str(a.rows), "1" if a.noisy else "0", a.sensing,
-             a.encoding], cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-c", *args], cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             text=True))
     for tree, p in zip(a.trees, procs):
         if p.stdout.readline().strip() != "ready":

@@ -74,8 +74,10 @@ CONV_AFFINE, CONV_SEARCH = 0, 1
 _TABLE_BITS = 14
 #: probability of each tail of the mixture (a selector byte of 0: 2 P_TAIL = 1/256)
 P_TAIL = 2.0 ** -9
-#: |z| at P_TAIL, and the largest |z| the generator can return (p = 2**-63)
-Z_CENTRAL = 2.8856349124
+#: |z| at P_TAIL (the float64 of -ndtri(2**-9), the table's entry 32: no central draw
+#: exceeds it), and a bound on the largest |z| the generator can return (p = 2**-63:
+#: 9.004403971492415; tests check both)
+Z_CENTRAL = 2.8856349124267573
 Z_MAX = 9.0044039715
 #: column slots per block of the selector stream, the most tail slots a block can hold, and
 #: P(no tail slot in a block) = (1 - 1/256)**256, the first term of the binomial's
@@ -524,6 +526,35 @@ _TAIL_RATIO2 = _tail_bound_ratio2()
 
 
 @njit(cache=True, inline="always")
+def _tail_z(key, ctr, tail):
+    """Bound on |z| of the draw of stream key at ctr: Z_CENTRAL for a central draw, the
+    bound of its top byte's bin for a tail draw (:func:`_tail_bound_ratio2`)."""
+    if not tail:
+        return Z_CENTRAL
+    return Z_CENTRAL * math.sqrt(_TAIL_RATIO2[splitmix64(key, ctr) >> np.uint64(56)])
+
+
+@njit(cache=True, inline="always")
+def _drawn_bound(row, n, j, conv, noise, ctr, mark):
+    """Bound on the move [cells] of the noise of one conversion with tail mark ``mark``
+    (:func:`_noisy_value`'s streams): each draw's sigma times the bound on its |z|
+    (:func:`_tail_z`), summed as in :func:`_rail_sigma`."""
+    sc = noise.sigma_cell
+    sf = noise.sigma_floor
+    z1 = _tail_z(noise.key_cell, ctr, (mark & _T_CELL) != 0)
+    if conv.sat_kind == SAT_NONE:
+        rail = ctr & 1
+        return z1 * _rail_sigma(row, n, j, rail, conv, noise)
+    z3 = _tail_z(noise.key_floor, ctr, (mark & _T_FLOOR) != 0)
+    if conv.differential:
+        z2 = _tail_z(noise.key_cell, ctr + 1, (mark & _T_CELL_B) != 0)
+        return (sc * (z1 * math.sqrt(max(float(row[j]), 0.0))
+                      + z2 * math.sqrt(max(float(row[n + j]), 0.0))) + sf * z3)
+    rail = ctr & 1
+    return sc * z1 * math.sqrt(max(float(row[rail * n + j]), 0.0)) + sf * z3
+
+
+@njit(cache=True, inline="always")
 def _candidate_coefficients(gr, inv, noise, ca, cb):
     """ca[j], cb[j] of the candidate test of pass 1, e**2 <= ca[j] c + cb[j] (c: the
     column's discharging cells): Z_CENTRAL**2 (gain inv)**2 sigma_cell**2 and the same with
@@ -669,8 +700,10 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                     hit = d <= Z_MAX * bound
                     if hit and noise.skip and d > Z_CENTRAL * bound:
                         # beyond Z_CENTRAL bounds only a tail draw can change the code: its
-                        # mark decides here, so that pass 2 sees only the real draws
-                        hit = mark[j] != 0
+                        # mark and the bound of its own draw decide here, so that pass 2
+                        # sees only the draws that can change a code
+                        hit = mark[j] != 0 and d <= k * _drawn_bound(
+                            row, n, j, conv, noise, ctr0 + 2 * j + rail, mark[j])
                     flag[j] = hit
                     need += hit
             if noisy and (need or not noise.skip):

@@ -228,6 +228,18 @@ def test_gaussian_tails_at_6_sigma():
         assert zz == pytest.approx(ndtri(pp), rel=1e-12)
 
 
+def test_generator_bounds_hold():
+    """No central draw exceeds Z_CENTRAL (its largest is the table's entry at P_TAIL) and no
+    tail draw exceeds Z_MAX (its largest has p = 2**-63): the skips of pass 1 rely on both."""
+    table = gauss_table()
+    assert abs(table[int(P_TAIL * 2 ** 14)]) <= kernels.Z_CENTRAL
+    edge = np.array([0, (1 << 64) - 1], dtype=np.uint64)     # u at both ends
+    central = gaussians_from_bits(edge, np.zeros(2, dtype=bool), table)
+    assert np.all(np.abs(central) <= kernels.Z_CENTRAL)
+    assert abs(gaussians_from_bits(edge[:1], np.ones(1, dtype=bool), table)[0]) <= Z_MAX
+    assert -kernels.lower_quantile(2.0 ** -63) <= Z_MAX
+
+
 def test_tail_bound_of_each_top_byte_holds_for_every_draw_in_it():
     """Pass 1 bounds a tail draw by the top byte i of its SplitMix64 value: |z| <=
     sqrt(_TAIL_RATIO2[i]) Z_CENTRAL for every draw in the bin, checked at both edges of each
