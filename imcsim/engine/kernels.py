@@ -48,9 +48,11 @@ truncation).
 
 Because the generator is bounded, a conversion whose code no value ``|z| <= Z_MAX`` could
 change needs no draw; one whose distance to the nearest reference exceeds ``Z_CENTRAL``
-sigmas can change only with a tail draw, which its selector byte (eight per SplitMix64
-call) rules out 255 times in 256. Both skips change no result
-(``Noise.skip = False`` draws everything; tests compare).
+sigmas can change only with a tail draw, which the row's tail marks rule out 255 times in
+256; a tail draw's |z| is then bounded by the top byte of its own SplitMix64 value (the
+largest |z| of that 1/256 bin of its uniform: 3.10 for half the tail draws), which rules
+out most of the rest. These skips change no result (``Noise.skip = False`` draws
+everything; tests compare).
 """
 from __future__ import annotations
 
