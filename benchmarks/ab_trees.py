@@ -10,7 +10,9 @@ layout change, which are dual-rail only) and compiles its kernels; then the work
 case in turn, round after round, so that every round compares the trees over the same
 seconds. A run is a fresh chip instance plus the B = 4096 vectors (``track_error=False``),
 as in ``imcsim bench``. ``--w2 IMAGES`` times the network W2 instead (the bench's
-``steady`` case: IMAGES images through a chip built before the first round). Printed per tree: the minimum and median time [ms] and the median
+``steady`` case: IMAGES images through a chip built before the first round).
+``--llvm-option OPT`` sets an LLVM option in every worker before anything compiles (run
+the trees with and without it to see what a code-generation option does). Printed per tree: the minimum and median time [ms] and the median
 and range of the per-round ratio to the first tree (the number to compare on a shared
 machine).
 """
@@ -18,13 +20,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 WORKER = r'''
 import sys, time, numpy as np
+import os, llvmlite.binding as _ll
+for _o in filter(None, os.environ.get('AB_LLVM_OPTIONS', '').split()):
+    _ll.set_option('', _o)
 L, noisy, sensing, enc = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3], sys.argv[4]
 try:
     from imcsim.cli.bench import w1_card
@@ -49,6 +56,9 @@ for _ in sys.stdin:
 
 WORKER_W2 = r'''
 import sys, time, numpy as np
+import os, llvmlite.binding as _ll
+for _o in filter(None, os.environ.get('AB_LLVM_OPTIONS', '').split()):
+    _ll.set_option('', _o)
 images = int(sys.argv[1])
 import device_models as dm
 from imcsim.cli.bench import w2_network
@@ -72,13 +82,22 @@ def main(argv=None) -> int:
     ap.add_argument("--sensing", default="dual", choices=["dual", "differential"])
     ap.add_argument("--encoding", default="unsigned4", choices=["unsigned4", "ternary"])
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--llvm-option", action="append", default=[], metavar="OPT",
+                    help="an LLVM command-line option for every worker, set before anything "
+                         "compiles (for example -x86-branches-within-32B-boundaries); the "
+                         "workers then compile into a fresh cache directory")
     ap.add_argument("--w2", type=int, metavar="IMAGES", default=0,
                     help="time the network W2 instead: IMAGES images on a built chip (the "
                          "bench's steady case; trees with imcsim.cli.bench only)")
     a = ap.parse_args(argv)
     procs = []
-    for tree in a.trees:
+    scratch = tempfile.mkdtemp(prefix="ab_trees_") if a.llvm_option else None
+    for i, tree in enumerate(a.trees):
         env = dict(os.environ, PYTHONPATH=os.path.abspath(tree))
+        if scratch:        # a cached kernel would not carry the option
+            env.update(AB_LLVM_OPTIONS=" ".join(a.llvm_option),
+                       NUMBA_CACHE_DIR=os.path.join(scratch, f"numba{i}"),
+                       IMCSIM_CACHE_DIR=os.path.join(scratch, f"imcsim{i}"))
         args = ([WORKER_W2, str(a.w2)] if a.w2 else
                 [WORKER, str(a.rows), "1" if a.noisy else "0", a.sensing, a.encoding])
         procs.append(subprocess.Popen(
@@ -98,6 +117,8 @@ def main(argv=None) -> int:
     for p in procs:
         p.stdin.close()
         p.wait()
+    if scratch:
+        shutil.rmtree(scratch, ignore_errors=True)
     width = max(len(t) for t in a.trees)
     for tree, ts in zip(a.trees, times):
         r = [x / y for x, y in zip(ts, times[0])]
