@@ -430,18 +430,27 @@ def _rail_sigma(row, n, j, rail, conv, noise):
     """Noise bound per unit z [cells]: without saturation the sigma of the one combined
     Gaussian, sqrt(sigma_cell**2 cnt + sigma_floor**2); with saturation the sum of the
     sigmas of the separate draws (each |z| <= Z_MAX bounds the total move)."""
+    return _sigma_bound(row, n, j, rail, conv, noise, 1.0, 1.0, 1.0)
+
+
+@njit(cache=True, inline="always")
+def _sigma_bound(row, n, j, rail, conv, noise, z1, z2, z3):
+    """Bound on the move [cells] of a conversion's noise when its draws are bounded by |z1|
+    (cell noise; BL of a differential column), |z2| (BLB) and |z3| (the floor): without
+    saturation z1 times the sigma of the one combined Gaussian; with saturation the sum of
+    each draw's sigma times its bound."""
     sc = noise.sigma_cell
     sf = noise.sigma_floor
     if conv.differential:
         a = max(float(row[j]), 0.0)
         b = max(float(row[n + j]), 0.0)
         if conv.sat_kind == SAT_NONE:
-            return math.sqrt(sc * sc * (a + b) + sf * sf)
-        return sc * (math.sqrt(a) + math.sqrt(b)) + sf
+            return z1 * math.sqrt(sc * sc * (a + b) + sf * sf)
+        return sc * (z1 * math.sqrt(a) + z2 * math.sqrt(b)) + sf * z3
     a = max(float(row[rail * n + j]), 0.0)
     if conv.sat_kind == SAT_NONE:
-        return math.sqrt(sc * sc * a + sf * sf)
-    return sc * math.sqrt(a) + sf
+        return z1 * math.sqrt(sc * sc * a + sf * sf)
+    return sc * z1 * math.sqrt(a) + sf * z3
 
 
 #: bits of a conversion's tail mark (:func:`_row_marks`): the draw of key_cell at its counter
@@ -528,32 +537,29 @@ _TAIL_RATIO2 = _tail_bound_ratio2()
 
 
 @njit(cache=True, inline="always")
+def _tail_ratio2(key, ctr):
+    """_TAIL_RATIO2 of the tail draw of stream key at ctr (its top byte's bin)."""
+    return _TAIL_RATIO2[splitmix64(key, ctr) >> np.uint64(56)]
+
+
+@njit(cache=True, inline="always")
 def _tail_z(key, ctr, tail):
     """Bound on |z| of the draw of stream key at ctr: Z_CENTRAL for a central draw, the
     bound of its top byte's bin for a tail draw (:func:`_tail_bound_ratio2`)."""
     if not tail:
         return Z_CENTRAL
-    return Z_CENTRAL * math.sqrt(_TAIL_RATIO2[splitmix64(key, ctr) >> np.uint64(56)])
+    return Z_CENTRAL * math.sqrt(_tail_ratio2(key, ctr))
 
 
 @njit(cache=True, inline="always")
 def _drawn_bound(row, n, j, conv, noise, ctr, mark):
     """Bound on the move [cells] of the noise of one conversion with tail mark ``mark``
-    (:func:`_noisy_value`'s streams): each draw's sigma times the bound on its |z|
-    (:func:`_tail_z`), summed as in :func:`_rail_sigma`."""
-    sc = noise.sigma_cell
-    sf = noise.sigma_floor
+    (:func:`_noisy_value`'s streams): :func:`_sigma_bound` with each draw's own bound on
+    |z| (:func:`_tail_z`)."""
     z1 = _tail_z(noise.key_cell, ctr, (mark & _T_CELL) != 0)
-    if conv.sat_kind == SAT_NONE:
-        rail = ctr & 1
-        return z1 * _rail_sigma(row, n, j, rail, conv, noise)
+    z2 = _tail_z(noise.key_cell, ctr + 1, (mark & _T_CELL_B) != 0)
     z3 = _tail_z(noise.key_floor, ctr, (mark & _T_FLOOR) != 0)
-    if conv.differential:
-        z2 = _tail_z(noise.key_cell, ctr + 1, (mark & _T_CELL_B) != 0)
-        return (sc * (z1 * math.sqrt(max(float(row[j]), 0.0))
-                      + z2 * math.sqrt(max(float(row[n + j]), 0.0))) + sf * z3)
-    rail = ctr & 1
-    return sc * z1 * math.sqrt(max(float(row[rail * n + j]), 0.0)) + sf * z3
+    return _sigma_bound(row, n, j, ctr & 1, conv, noise, z1, z2, z3)
 
 
 @njit(cache=True, inline="always")
@@ -650,7 +656,7 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                         j = tcol[i]
                         s = (gr[j] * src[j] + orr[j]) * inv
                         e = 0.5 - abs(s - np.rint(s))
-                        r2 = _TAIL_RATIO2[splitmix64(key_cell, ctr0 + rail + 2 * j) >> np.uint64(56)]
+                        r2 = _tail_ratio2(key_cell, ctr0 + rail + 2 * j)
                         if e * e <= r2 * (car[j] * max(src[j], 0.0) + cbr[j]):
                             need += not flag[j]
                             flag[j] = True
@@ -689,7 +695,7 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
                         b = float(row[n + j])
                         sv = (gr[j] * (a - b) + orr[j]) * inv
                         e = 0.5 - abs(sv - np.rint(sv))
-                        r2 = _TAIL_RATIO2[splitmix64(key_cell, ctr0 + 2 * j) >> np.uint64(56)]
+                        r2 = _tail_ratio2(key_cell, ctr0 + 2 * j)
                         if e * e <= r2 * (car[j] * (max(a, 0.0) + max(b, 0.0)) + cbr[j]):
                             need += not flag[j]
                             flag[j] = True
