@@ -12,9 +12,9 @@ seconds. A run is a fresh chip instance plus the B = 4096 vectors (``track_error
 as in ``imcsim bench``. ``--w2 IMAGES`` times the network W2 instead (the bench's
 ``steady`` case: IMAGES images through a chip built before the first round).
 ``--llvm-option OPT`` sets an LLVM option in every worker before anything compiles (run
-the trees with and without it to see what a code-generation option does). Printed per tree: the minimum and median time [ms] and the median
-and range of the per-round ratio to the first tree (the number to compare on a shared
-machine).
+the trees with and without it to see what a code-generation option does). Printed per
+tree: the minimum and median time [ms] and the median and range of the per-round ratio to
+the first tree (the number to compare on a shared machine).
 """
 from __future__ import annotations
 
@@ -27,11 +27,23 @@ import sys
 import tempfile
 import time
 
-WORKER = r'''
+# both workers: LLVM options first (before anything compiles), then a case `run`, then the
+# round loop (LOOP)
+PRELUDE = r'''
 import sys, time, numpy as np
 import os, llvmlite.binding as _ll
 for _o in filter(None, os.environ.get('AB_LLVM_OPTIONS', '').split()):
     _ll.set_option('', _o)
+'''
+
+LOOP = r'''
+run()
+print("ready", flush=True)
+for _ in sys.stdin:
+    t = time.perf_counter(); run(); print(time.perf_counter() - t, flush=True)
+'''
+
+WORKER = PRELUDE + r'''
 L, noisy, sensing, enc = int(sys.argv[1]), sys.argv[2] == "1", sys.argv[3], sys.argv[4]
 try:
     from imcsim.cli.bench import w1_card
@@ -48,17 +60,9 @@ rng = np.random.default_rng(1)
 x = (rng.integers(0, 16, size=(4096, K)) if enc == "unsigned4"
      else rng.integers(-1, 2, size=(4096, K))).astype(np.int8)
 run = lambda: ImcBackend(card, seed=0, track_error=False).matmul(x, w, encoding=enc, layer="w1")
-run()
-print("ready", flush=True)
-for _ in sys.stdin:
-    t = time.perf_counter(); run(); print(time.perf_counter() - t, flush=True)
-'''
+''' + LOOP
 
-WORKER_W2 = r'''
-import sys, time, numpy as np
-import os, llvmlite.binding as _ll
-for _o in filter(None, os.environ.get('AB_LLVM_OPTIONS', '').split()):
-    _ll.set_option('', _o)
+WORKER_W2 = PRELUDE + r'''
 images = int(sys.argv[1])
 import device_models as dm
 from imcsim.cli.bench import w2_network
@@ -67,11 +71,7 @@ imgs = np.random.default_rng(2).random((images, 3, 32, 32))
 net, _ = w2_network(imgs)
 be = ImcBackend(dm.load_card("tim_dnn_32nm"), seed=0)
 run = lambda: net.predict(imgs, be)
-run()
-print("ready", flush=True)
-for _ in sys.stdin:
-    t = time.perf_counter(); run(); print(time.perf_counter() - t, flush=True)
-'''
+''' + LOOP
 
 
 def main(argv=None) -> int:
@@ -101,8 +101,8 @@ def main(argv=None) -> int:
         args = ([WORKER_W2, str(a.w2)] if a.w2 else
                 [WORKER, str(a.rows), "1" if a.noisy else "0", a.sensing, a.encoding])
         procs.append(subprocess.Popen(
-            [sys.executable, "-c", *args], cwd=tree, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            text=True))
+            [sys.executable, "-c", *args], cwd=tree, env=env, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True))
     for tree, p in zip(a.trees, procs):
         if p.stdout.readline().strip() != "ready":
             print(f"{tree}: the worker failed", file=sys.stderr)

@@ -597,7 +597,8 @@ def _convert_rows(buf, n, P, b0, vec0, g, G, t, q, conv, noise, s_bl, s_blb, acc
     256) are then compared with the bound of their own draw (:func:`_tail_bound_ratio2`:
     the largest |z| of the bin of its top byte, Z_MAX only for 1 in 256 of them). Drawing a
     conversion its noise cannot move changes nothing, so the superset gives the result of
-    drawing every conversion, as the general path does (tests compare with ``Noise.skip = False``)."""
+    drawing every conversion, as the general path does (tests compare with
+    ``Noise.skip = False``)."""
     R = buf.shape[0]
     noisy = noise.sigma_cell > 0.0 or noise.sigma_floor > 0.0
     n_rails = 1 if conv.differential else 2
